@@ -1,0 +1,66 @@
+"""The `audit` command line: a thin layer over the Python API.
+
+Each command group lives in its own module with a ``register(app)`` function. Errors are
+one line on stderr and exit status 2 (CONTRACT.md §4), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import duckdb
+import typer
+import typer.main
+
+from audit.errors import AuditError
+
+app = typer.Typer(
+    name="audit",
+    help="Find state-consistency bugs (lost updates, stale overwrites, oscillation, "
+    "priority inversions) in field-transition events.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register_all() -> None:
+    # Imported here so `import audit` stays cheap for services that only instrument.
+    from audit.cli import alert_command, detect_commands, report_command, store_commands
+
+    for module in (store_commands, detect_commands, alert_command, report_command):
+        module.register(app)
+    try:
+        from audit.cli import demo_command
+    except ImportError:  # the demo lands separately
+        return
+    demo_command.register(app)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_all()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="audit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(_fail("interrupted"))
+    except click.ClickException as exc:
+        sys.exit(_fail(exc.format_message().splitlines()[0]))
+    except AuditError as exc:
+        sys.exit(_fail(str(exc)))
+    except duckdb.Error as exc:
+        sys.exit(_fail(f"database: {str(exc).strip().splitlines()[0]}"))
+    except OSError as exc:
+        sys.exit(_fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)))
+    except KeyboardInterrupt:
+        sys.exit(_fail("interrupted"))
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,8 @@
+"""The one exception type meant for users: its message is printed as a single line."""
+
+
+class AuditError(Exception):
+    """A problem the user can fix (missing file, bad option, locked database).
+
+    The CLI prints ``error: <message>`` on stderr and exits with status 2, never a traceback.
+    """

@@ -1,0 +1,200 @@
+"""The DuckDB store: its schema, its migrations, and opening it safely.
+
+DuckDB lets one process hold a database file; any other process, reader or writer, gets a
+lock error. `open_store` waits (bounded) for the holder to finish instead of failing, and
+says that it is waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from audit.errors import AuditError
+
+DEFAULT_DB = "audit.duckdb"
+LOCK_WAIT_S = 60.0
+
+# Each step takes a database from version n-1 to n. Never edit a released step: add one.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+        CREATE SEQUENCE IF NOT EXISTS event_seq START 1;
+        CREATE TABLE IF NOT EXISTS events (
+            seq          BIGINT NOT NULL,      -- ingest order, the last tie-breaker of commit order
+            event_id     VARCHAR NOT NULL,     -- de-duplication key
+            ts           TIMESTAMPTZ NOT NULL,
+            entity       VARCHAR NOT NULL,
+            entity_type  VARCHAR,
+            field        VARCHAR NOT NULL,
+            change       VARCHAR NOT NULL,     -- changed | added | removed
+            old          JSON,                 -- canonical JSON (sorted keys); NULL = absent
+            new          JSON,
+            writer       VARCHAR NOT NULL,
+            actor        VARCHAR,
+            write_id     VARCHAR,              -- NULL: the event is a write of its own
+            base_version BIGINT,
+            version      BIGINT,
+            source_ts    TIMESTAMPTZ,
+            priority     INTEGER,
+            trace_id     VARCHAR,
+            span_id      VARCHAR,
+            attrs        JSON,
+            source       VARCHAR,              -- file (or '-') the line came from
+            line         BIGINT                -- its line number there
+        );
+        CREATE TABLE IF NOT EXISTS rejected_events (
+            source      VARCHAR,
+            line        BIGINT,
+            raw         VARCHAR,
+            reason      VARCHAR NOT NULL,
+            rejected_at TIMESTAMPTZ DEFAULT current_timestamp
+        );
+        CREATE TABLE IF NOT EXISTS ingested_files (
+            path        VARCHAR PRIMARY KEY,
+            size        BIGINT,    -- bytes consumed so far (up to the last complete line)
+            lines       BIGINT,    -- lines consumed so far
+            head_md5    VARCHAR,   -- md5 of the first 64 KiB consumed: a rewritten file differs
+            tail_md5    VARCHAR,   -- md5 of the 4 KiB before `size`: a truncated-and-regrown file differs
+            ingested_at TIMESTAMPTZ
+        );
+        """,
+    ),
+    (
+        2,
+        """
+        -- Findings already sent to Sentry, so a rerun sends only what is new.
+        CREATE TABLE IF NOT EXISTS sent_alerts (
+            fingerprint VARCHAR PRIMARY KEY,
+            detector    VARCHAR,
+            entity      VARCHAR,
+            field       VARCHAR,
+            sentry_event_id VARCHAR,
+            sent_at     TIMESTAMPTZ DEFAULT current_timestamp
+        );
+        """,
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_LOCK_RE = re.compile(r"Could not set lock|Conflicting lock", re.IGNORECASE)
+
+
+def resolve_db(db: str | os.PathLike | None) -> Path:
+    """--db, else $AUDIT_DB, else ./audit.duckdb."""
+    return Path(db or os.environ.get("AUDIT_DB") or DEFAULT_DB)
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The store's schema version; 0 for an empty database; None if it is not ours."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if not tables:
+        return 0
+    if "meta" not in tables:
+        return None
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    return int(row[0][0]) if row else None
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "") -> int:
+    """Bring the store to SCHEMA_VERSION; returns the version it was at."""
+    found = schema_version(con)
+    if found is None:
+        raise AuditError(f"{path} is a DuckDB database but not a conflict-audit store")
+    if found > SCHEMA_VERSION:
+        raise AuditError(
+            f"{path} has store schema version {found}, newer than this conflict-audit "
+            f"understands ({SCHEMA_VERSION}); upgrade conflict-audit"
+        )
+    for version, ddl in MIGRATIONS:
+        if version <= found:
+            continue
+        con.execute("BEGIN")
+        con.execute(ddl)
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
+        )
+        con.execute("COMMIT")
+    return found
+
+
+def _connect_waiting(
+    path: Path, read_only: bool, wait_s: float, notify: Callable[[str], None]
+) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    delay, told = 0.05, False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _LOCK_RE.search(str(exc)):
+                raise AuditError(f"cannot open {path}: {_first_line(exc)}") from None
+            if time.monotonic() >= deadline:
+                raise AuditError(
+                    f"{path} is locked by another process ({_holder(exc)}) and stayed locked "
+                    f"for {wait_s:g} s; try again when it has finished"
+                ) from None
+            if not told:
+                notify(f"{path} is in use by another process ({_holder(exc)}); waiting…")
+                told = True
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 1.0)
+        except duckdb.Error as exc:
+            raise AuditError(f"cannot open {path}: {_first_line(exc)}") from None
+
+
+def open_store(
+    db: str | os.PathLike | None = None,
+    *,
+    read_only: bool = False,
+    wait_s: float = LOCK_WAIT_S,
+    notify: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating and migrating when writable) the store at ``db``.
+
+    Readers get a read-only connection; a reader that finds an older schema has it migrated
+    first. A reader of a store that does not exist gets a clear error, not an empty database.
+    """
+    path = resolve_db(db)
+    notify = notify or (lambda msg: print(msg, file=sys.stderr))
+    if read_only and not path.exists():
+        raise AuditError(f"no store at {path}; run `audit ingest` first (or pass --db)")
+    if str(path) != ":memory:" and not path.parent.exists():
+        raise AuditError(f"directory {path.parent} does not exist")
+    con = _connect_waiting(path, read_only, wait_s, notify)
+    try:
+        version = schema_version(con)
+        if version != SCHEMA_VERSION:
+            if read_only and version not in (None, 0) and version < SCHEMA_VERSION:
+                con.close()
+                migrate_con = _connect_waiting(path, False, wait_s, notify)
+                try:
+                    migrate(migrate_con, path)
+                finally:
+                    migrate_con.close()
+                con = _connect_waiting(path, True, wait_s, notify)
+            elif read_only:
+                migrate(con, path)  # raises the right message for foreign/newer stores
+            else:
+                migrate(con, path)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _holder(exc: Exception) -> str:
+    m = re.search(r"\(PID (\d+)\)", str(exc))
+    return f"PID {m.group(1)}" if m else "another process"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
