@@ -1,7 +1,65 @@
-"""Placeholder: filled in by the issue that owns these commands."""
+"""`audit report`: the findings as a summary and a timeline per finding, in the terminal or
+as one self-contained HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+from audit.cli.options import ConfigOption, DbOption
+from audit.report.model import DEFAULT_PER_FIELD, DEFAULT_TOP
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command()
+    def report(
+        db: DbOption = None,
+        config: ConfigOption = None,
+        html: Annotated[
+            Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime
+            typer.Option("--html", help="Write a self-contained HTML report to this file.",
+                         dir_okay=False),
+        ] = None,
+        top: Annotated[
+            int,
+            typer.Option("--top", min=0,
+                         help="Entity/field groups drawn with timelines; the rest are listed."),
+        ] = DEFAULT_TOP,
+        per_field: Annotated[
+            int,
+            typer.Option("--per-field", min=0, help="Timelines drawn per entity/field group."),
+        ] = DEFAULT_PER_FIELD,
+        detector: Annotated[
+            Optional[list[str]],  # noqa: UP045
+            typer.Option("--detector", help="Only this detector (repeatable)."),
+        ] = None,
+        entity: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option("--entity", help="Only this entity."),
+        ] = None,
+    ) -> int:
+        """Show the findings: counts per detector and writer pair, the contested fields, and
+        for each finding a timeline of who wrote what, when, having seen which version."""
+        from audit.config import load_config
+        from audit.report import render_terminal, write_html
+        from audit.report import report as make_report
+        from collectors.store import open_store, resolve_db
+
+        settings = load_config(config)
+        con = open_store(db, read_only=True)
+        try:
+            result = make_report(
+                con, config=settings, detectors=detector, entity=entity, top=top,
+                per_field=per_field, source=resolve_db(db).name,
+            )
+        finally:
+            con.close()
+        if html is None:
+            render_terminal(result)
+            return 0
+        write_html(result, html)
+        drawn = sum(len(g.swimlanes) for g in result.shown)
+        print(f"wrote {html}: {len(result.findings)} findings, {drawn} timelines")
+        return 0
