@@ -15,8 +15,16 @@ CHANGE_KINDS: Final = ("changed", "added", "removed")
 # key -> (kind, required, description). Kinds: string, timestamp, integer, json, object,
 # change, hex. Order is the canonical key order used for derived event ids.
 EVENT_KEYS: Final[dict[str, tuple[str, bool, str]]] = {
-    "event": ("string", False, '"field.transition" when present; other values mark ordinary log lines'),
-    "event_id": ("string", False, "unique id, the de-duplication key; derived from the line when absent"),
+    "event": (
+        "string",
+        False,
+        '"field.transition" when present; other values mark ordinary log lines',
+    ),
+    "event_id": (
+        "string",
+        False,
+        "unique id, the de-duplication key; derived from the line when absent",
+    ),
     "ts": ("timestamp", True, "when the write was applied (committed), RFC 3339 with offset"),
     "entity": ("string", True, "id of the thing written, e.g. block-A"),
     "entity_type": ("string", False, "e.g. block, workspace"),
@@ -24,7 +32,11 @@ EVENT_KEYS: Final[dict[str, tuple[str, bool, str]]] = {
     "change": ("change", False, "changed (default), added or removed"),
     "old": ("json", False, "value before; absent for added"),
     "new": ("json", False, "value after; absent for removed"),
-    "writer": ("string", True, "the source that wrote: user, workflow, instantiation, polling_sync, ..."),
+    "writer": (
+        "string",
+        True,
+        "the source that wrote: user, workflow, instantiation, polling_sync, ...",
+    ),
     "actor": ("string", False, "who inside the writer (user id, worker id)"),
     "write_id": ("string", False, "groups the events of one write"),
     "base_version": ("integer", False, "entity version the writer had read before it wrote"),

@@ -27,7 +27,6 @@ MIGRATIONS: list[tuple[int, str]] = [
         1,
         """
         CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-        CREATE SEQUENCE IF NOT EXISTS event_seq START 1;
         CREATE TABLE IF NOT EXISTS events (
             seq          BIGINT NOT NULL,      -- ingest order, the last tie-breaker of commit order
             event_id     VARCHAR NOT NULL,     -- de-duplication key
@@ -63,7 +62,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             size        BIGINT,    -- bytes consumed so far (up to the last complete line)
             lines       BIGINT,    -- lines consumed so far
             head_md5    VARCHAR,   -- md5 of the first 64 KiB consumed: a rewritten file differs
-            tail_md5    VARCHAR,   -- md5 of the 4 KiB before `size`: a truncated-and-regrown file differs
+            tail_md5    VARCHAR,   -- md5 of the 4 KiB before `size`: catches truncate-and-regrow
             ingested_at TIMESTAMPTZ
         );
         """,
@@ -119,9 +118,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "") -> int:
             continue
         con.execute("BEGIN")
         con.execute(ddl)
-        con.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
-        )
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
         con.execute("COMMIT")
     return found
 

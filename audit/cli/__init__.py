@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import duckdb
 import typer
 import typer.main
@@ -47,13 +46,17 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     _register_all()
     command = typer.main.get_command(app)
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        argv = ["--help"]
     try:
+        # Not standalone: usage errors come back to us and are printed as one line.
         result = command.main(args=argv, prog_name="audit", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(_fail("interrupted"))
-    except click.ClickException as exc:
+    except typer.TyperException as exc:
         sys.exit(_fail(exc.format_message().splitlines()[0]))
     except AuditError as exc:
         sys.exit(_fail(str(exc)))

@@ -1,0 +1,5 @@
+"""`python -m audit.cli` runs the command line."""
+
+from audit.cli import main
+
+main()

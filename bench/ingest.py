@@ -1,0 +1,111 @@
+"""Ingest speed: `audit ingest` against a bare DuckDB read_json of the same file.
+
+Generates a JSONL file of N field-transition events (DuckDB writes it), ingests it with the
+real CLI into a fresh store (validation, canonical values and de-duplication on), then loads
+the same file with a bare `read_json` into an untyped table, and prints both rates and the
+ratio (target: ours >= 50 % of bare; aim 80 %). A second `audit ingest` of the same file
+shows the cost of the no-op re-ingest.
+
+    python bench/ingest.py [--events 1000000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+GENERATE = """
+COPY (
+    SELECT
+        'field.transition' AS event,
+        'e-' || i AS event_id,
+        strftime(TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_milliseconds(i * 7),
+                 '%Y-%m-%dT%H:%M:%S.%gZ') AS ts,
+        'block-' || (i % 100000) AS entity,
+        'block' AS entity_type,
+        CASE WHEN i % 16 = 15 THEN 'indexingList'
+             ELSE ['content', 'indexingList.0.status', 'title', 'version_note'][1 + i % 4] END
+            AS field,
+        CASE WHEN i % 16 = 15 THEN json_array(json_object('status', 'processing', 'n', i % 7))
+             WHEN i % 4 = 1 THEN to_json(['processing', 'done', 'error'][1 + i % 3])
+             WHEN i % 4 = 3 THEN to_json(i % 1000)
+             ELSE to_json('text ' || (i * 31 % 9973)) END AS old,
+        CASE WHEN i % 16 = 15 THEN json_array(json_object('status', 'done', 'n', i % 7))
+             WHEN i % 4 = 1 THEN to_json(['done', 'error', 'processing'][1 + i % 3])
+             WHEN i % 4 = 3 THEN to_json(i % 1000 + 1)
+             ELSE to_json('text ' || (i * 37 % 9973)) END AS new,
+        ['user', 'workflow', 'instantiation', 'polling_sync'][1 + i % 4] AS writer,
+        'worker-' || (i % 13) AS actor,
+        'w-' || (i // 2) AS write_id,
+        (i // 100000) AS base_version,
+        (i // 100000) + 1 AS version
+    FROM range({n}) t(i)
+) TO '{path}' (FORMAT json)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    jsonl, db = work / "events.jsonl", work / "bench.duckdb"
+    t0 = time.perf_counter()
+    duckdb.connect().execute(GENERATE.format(n=args.events, path=jsonl))
+    size_mb = jsonl.stat().st_size / 1e6
+    print(f"generated {args.events:,} events, {size_mb:.0f} MB in {time.perf_counter() - t0:.1f} s")
+
+    audit = Path(sys.executable).with_name("audit")
+    env = {**os.environ, "AUDIT_DB": str(db)}
+
+    def run_ingest() -> float:
+        t = time.perf_counter()
+        subprocess.run(
+            [str(audit), "ingest", str(jsonl)], check=True, env=env, stdout=subprocess.DEVNULL
+        )
+        return time.perf_counter() - t
+
+    ours = run_ingest()
+    again = run_ingest()
+    con = duckdb.connect(str(db), read_only=True)
+    stored = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    con.close()
+    assert stored == args.events, f"stored {stored} of {args.events}"
+
+    bare_db = work / "bare.duckdb"
+    t = time.perf_counter()
+    bare = duckdb.connect(str(bare_db))
+    bare.execute(
+        f"CREATE TABLE raw AS SELECT * FROM read_json('{jsonl}', format='newline_delimited')"
+    )
+    bare.close()
+    bare_s = time.perf_counter() - t
+
+    n = args.events
+    print(
+        f"audit ingest (CLI, validated, de-duplicated): {ours:6.2f} s  {n / ours:>10,.0f} events/s"
+    )
+    print(
+        f"bare read_json into an untyped table:        {bare_s:6.2f} s  {n / bare_s:>10,.0f} rows/s"
+    )
+    print(f"ratio ours/bare: {bare_s / ours:.0%} of the bare rate (target >= 50 %, aim 80 %)")
+    print(f"re-ingest of the unchanged file (no-op):     {again:6.2f} s")
+    if not args.keep:
+        for p in (jsonl, db, bare_db):
+            p.unlink(missing_ok=True)
+        work.rmdir()
+    else:
+        print(f"kept {work}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Canonical JSON text for event values, so that equal values are equal text.
+
+Detectors compare ``old``/``new`` as text in SQL; JSON itself does not care about object key
+order or ``1.0`` versus ``1``. Scalars are canonicalised in SQL during the bulk ingest; only
+containers come here, because sorting keys at every depth is easier in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_MAX_SAFE_INT = 2**53
+
+
+def normalise(value: Any) -> Any:
+    """Integral floats become ints (JSON has one number type); containers recursively."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < _MAX_SAFE_INT:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    return value
+
+
+def canonical_text(json_text: str | None) -> str | None:
+    """Minified JSON with sorted keys and normalised numbers; None stays None."""
+    if json_text is None:
+        return None
+    return orjson.dumps(normalise(orjson.loads(json_text)), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def json_depth(text: str) -> int:
+    """Nesting depth of a JSON text, counting brackets outside strings (no parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "}]":
+            depth -= 1
+    return deepest

@@ -1,0 +1,32 @@
+"""What is in the store: a summary for `audit stats` and for people poking at a store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+
+def store_stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    def rows(sql: str) -> list[tuple]:
+        return con.execute(sql).fetchall()
+
+    total, entities, first, last = rows(
+        "SELECT count(*), count(DISTINCT entity), min(ts), max(ts) FROM events"
+    )[0]
+    return {
+        "events": total,
+        "entities": entities,
+        "first_ts": first.isoformat() if first else None,
+        "last_ts": last.isoformat() if last else None,
+        "by_writer": rows("SELECT writer, count(*) n FROM events GROUP BY ALL ORDER BY n DESC"),
+        "by_entity_type": rows(
+            "SELECT coalesce(entity_type, '(none)'), count(*) n FROM events "
+            "GROUP BY ALL ORDER BY n DESC"
+        ),
+        "rejected": rows("SELECT count(*) FROM rejected_events")[0][0],
+        "rejects_by_reason": rows(
+            "SELECT reason, count(*) n FROM rejected_events GROUP BY ALL ORDER BY n DESC LIMIT 20"
+        ),
+        "files": rows("SELECT count(*) FROM ingested_files")[0][0],
+    }

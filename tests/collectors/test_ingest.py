@@ -1,0 +1,361 @@
+"""The bulk ingest: validation with recorded rejects, idempotence, appended files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collectors.ingest import ingest, load_lines
+from collectors.store import open_store
+
+
+def event(**overrides) -> dict:
+    base = {
+        "event": "field.transition",
+        "ts": "2026-01-01T10:00:00Z",
+        "entity": "block-A",
+        "field": "content",
+        "old": "a",
+        "new": "b",
+        "writer": "user",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def write_lines(path: Path, lines: list, mode: str = "w") -> Path:
+    with open(path, mode, encoding="utf-8") as f:
+        for line in lines:
+            f.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+    return path
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = open_store(tmp_path / "store.duckdb")
+    yield connection
+    connection.close()
+
+
+def rejects(con) -> dict[int, str]:
+    return dict(con.execute("SELECT line, reason FROM rejected_events ORDER BY line").fetchall())
+
+
+def count(con, table: str = "events") -> int:
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+REJECTED = [
+    ("not json at all", "invalid JSON"),
+    ('{"ts": "2026-01-01T10:00:00Z", "entity": "x"', "invalid JSON"),
+    ("[1, 2, 3]", "not a JSON object"),
+    ('"just a string"', "not a JSON object"),
+    (event(ts=...), 'missing required key "ts"'),
+    (event(entity=...), 'missing required key "entity"'),
+    (event(field=...), 'missing required key "field"'),
+    (event(writer=...), 'missing required key "writer"'),
+    (event(entity=5), '"entity" must be a string, got integer'),
+    (event(writer=None), '"writer" must be a string, got null'),
+    (event(field=["a"]), '"field" must be a string, got array'),
+    (event(ts="2026-01-01 10:00:00"), '"ts" is not an RFC 3339 timestamp with offset'),
+    (event(ts="2026-13-01T10:00:00Z"), '"ts" is not an RFC 3339 timestamp with offset'),
+    (event(ts="yesterday"), '"ts" is not an RFC 3339 timestamp with offset'),
+    (event(ts=1767261600), '"ts" must be a string, got integer'),
+    (event(source_ts="2026-01-01"), '"source_ts" is not an RFC 3339 timestamp with offset'),
+    (event(version="3"), '"version" must be a 64-bit integer'),
+    (event(version=1.5), '"version" must be a 64-bit integer'),
+    (event(version=2**64), '"version" must be a 64-bit integer'),
+    (event(base_version=True), '"base_version" must be a 64-bit integer'),
+    (event(priority="high"), '"priority" must be a 64-bit integer'),
+    (event(attrs=[1]), '"attrs" must be an object, got array'),
+    (event(trace_id="not-hex!"), '"trace_id" must be a hex string'),
+    (event(change="modified"), '"change" must be one of changed, added, removed'),
+    (event(event=7), '"event" must be a string, got integer'),
+    (event(old=...), 'change "changed" needs both "old" and "new"'),
+    (event(change="added", old=..., new=...), 'change "added" needs "new"'),
+    (event(change="removed", old=..., new=...), 'change "removed" needs "old"'),
+    ("[" * 100 + "]" * 100, "nested deeper than 64 levels"),
+    (
+        '{"ts":"2026-01-01T10:00:00Z","entity":"e","field":"f","writer":"w","old":1,"new":'
+        + "[" * 70
+        + "]" * 70
+        + "}",
+        "nested deeper than 64 levels",
+    ),
+]
+
+
+def test_each_rejection_reason_is_recorded_and_the_ingest_goes_on(con, tmp_path):
+    lines = [event(entity="good-1")] + [line for line, _ in REJECTED] + [event(entity="good-2")]
+    path = write_lines(tmp_path / "mixed.jsonl", lines)
+    summary = ingest(con, [path])
+    assert summary.ingested == 2
+    assert summary.rejected == len(REJECTED)
+    got = rejects(con)
+    for n, (_, reason) in enumerate(REJECTED, start=2):
+        assert got[n].startswith(reason), (n, got[n], reason)
+    raw = con.execute("SELECT raw FROM rejected_events WHERE line = 2").fetchall()[0][0]
+    assert raw == "not json at all"
+    assert sorted(e for (e,) in con.execute("SELECT entity FROM events").fetchall()) == [
+        "good-1",
+        "good-2",
+    ]
+
+
+def test_invalid_utf8_is_rejected_with_its_line_and_the_rest_is_kept(con, tmp_path):
+    path = tmp_path / "bytes.jsonl"
+    good = json.dumps(event()).encode()
+    path.write_bytes(
+        good + b"\n" + b'{"entity": "\xff\xfe"}\n' + json.dumps(event(new="c")).encode() + b"\n"
+    )
+    summary = ingest(con, [path])
+    assert (summary.ingested, summary.rejected) == (2, 1)
+    line, raw, reason = con.execute("SELECT line, raw, reason FROM rejected_events").fetchall()[0]
+    assert line == 2 and reason.startswith("invalid UTF-8") and "\\xff" in raw
+
+
+def test_ordinary_log_lines_are_skipped_and_counted_not_rejected(con, tmp_path):
+    path = write_lines(
+        tmp_path / "app.log",
+        [
+            {"event": "http.request", "path": "/api/x", "status": 200},
+            event(),
+            {"event": "user logged in", "level": "info"},
+            "",
+            "   ",
+        ],
+    )
+    summary = ingest(con, [path])
+    assert (summary.ingested, summary.skipped, summary.rejected) == (1, 2, 0)
+
+
+def test_reingesting_is_a_no_op_and_derived_ids_make_copies_duplicates(con, tmp_path):
+    lines = [event(new=f"v{i}", old=f"v{i - 1}") for i in range(5)]
+    first = write_lines(tmp_path / "a.jsonl", lines)
+    assert ingest(con, [first]).ingested == 5
+    again = ingest(con, [first])
+    assert (again.ingested, again.unchanged_files) == (0, 1)
+    copy = write_lines(tmp_path / "copy.jsonl", list(reversed(lines)))
+    summary = ingest(con, [copy])
+    assert (summary.ingested, summary.duplicates) == (0, 5)
+    assert count(con) == 5
+
+
+def test_key_order_and_white_space_do_not_change_a_derived_id(con, tmp_path):
+    one = (
+        '{"ts":"2026-01-01T10:00:00Z","entity":"e","field":"f",'
+        '"old":{"a":1,"b":2},"new":2,"writer":"w"}'
+    )
+    two = (
+        '{ "writer": "w", "new": 2.0, "old": {"b": 2, "a": 1.0}, "field": "f", '
+        '"entity": "e", "ts": "2026-01-01T10:00:00Z" }'
+    )
+    summary = ingest(con, [write_lines(tmp_path / "k.jsonl", [one, two])])
+    assert (summary.ingested, summary.duplicates) == (1, 1)
+
+
+def test_explicit_event_ids_deduplicate_within_a_file(con, tmp_path):
+    path = write_lines(
+        tmp_path / "d.jsonl", [event(event_id="e-1"), event(event_id="e-1", new="x")]
+    )
+    summary = ingest(con, [path])
+    assert (summary.ingested, summary.duplicates) == (1, 1)
+    assert con.execute("SELECT new FROM events").fetchall() == [('"b"',)]
+
+
+def test_an_appended_file_loads_only_its_new_lines_with_their_line_numbers(con, tmp_path):
+    path = write_lines(tmp_path / "grow.jsonl", [event(new=f"v{i}") for i in range(3)])
+    assert ingest(con, [path]).ingested == 3
+    write_lines(path, [event(new=f"v{i}") for i in range(3, 5)] + ["broken"], mode="a")
+    summary = ingest(con, [path])
+    assert (summary.ingested, summary.duplicates, summary.rejected) == (2, 0, 1)
+    assert [r[0] for r in con.execute("SELECT line FROM events ORDER BY seq").fetchall()] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    assert rejects(con) == {6: "invalid JSON"}
+
+
+def test_an_incomplete_last_line_waits_for_the_next_ingest(con, tmp_path):
+    path = tmp_path / "partial.jsonl"
+    whole = json.dumps(event(new="last"))
+    path.write_text(json.dumps(event()) + "\n" + whole[:20])
+    summary = ingest(con, [path], notify=lambda _: None)
+    assert (summary.ingested, summary.rejected, summary.pending_lines) == (1, 0, 1)
+    path.write_text(json.dumps(event()) + "\n" + whole + "\n")
+    summary = ingest(con, [path])
+    assert (summary.ingested, summary.rejected, summary.pending_lines) == (1, 0, 0)
+
+
+def test_a_complete_last_line_without_newline_is_taken(con, tmp_path):
+    path = tmp_path / "nonl.jsonl"
+    path.write_text(json.dumps(event()) + "\n" + json.dumps(event(new="z")))
+    assert ingest(con, [path]).ingested == 2
+    assert ingest(con, [path]).unchanged_files == 1
+
+
+def test_a_rewritten_file_is_read_again_without_doubling(con, tmp_path):
+    path = write_lines(tmp_path / "rw.jsonl", [event(new="a1"), "oops"])
+    ingest(con, [path])
+    write_lines(path, [event(new="b1"), event(new="a1")])  # truncated and rewritten
+    summary = ingest(con, [path], notify=lambda _: None)
+    assert (summary.ingested, summary.duplicates) == (1, 1)
+    assert count(con, "rejected_events") == 0  # the rejects of the old content are gone
+
+
+def test_folders_are_read_recursively_and_a_json_array_file_works(con, tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    write_lines(tmp_path / "a" / "one.jsonl", [event(new="1")])
+    write_lines(tmp_path / "a" / "b" / "two.log", [event(new="2")])
+    (tmp_path / "a" / "b" / "three.json").write_text(json.dumps([event(new="3"), event(new="4")]))
+    (tmp_path / "a" / "ignored.txt").write_text(json.dumps(event(new="x")))
+    (tmp_path / "a" / "spool.jsonl.part").write_text(json.dumps(event(new="y")))
+    summary = ingest(con, [tmp_path / "a"])
+    assert (summary.files, summary.ingested) == (3, 4)
+
+
+def test_values_are_stored_as_canonical_json(con, tmp_path):
+    path = write_lines(
+        tmp_path / "v.jsonl",
+        [
+            event(field="a", old={"z": 1, "a": [1.0, {"y": 2, "b": None}]}, new=1.0),
+            event(field="b", old="caf\u00e9", new='\\u00e9 "q"'),
+            event(field="c", old=None, new=False),
+            event(field="d", old=1e3, new=-0.5),
+        ],
+    )
+    ingest(con, [path])
+    rows = dict(
+        (f, (o, n)) for f, o, n in con.execute("SELECT field, old, new FROM events").fetchall()
+    )
+    assert rows["a"] == ('{"a":[1,{"b":null,"y":2}],"z":1}', "1")
+    assert orjson.loads(rows["b"][0]) == "café"
+    assert rows["c"] == ("null", "false")
+    assert rows["d"] == ("1000", "-0.5")
+
+
+def test_json_null_in_an_optional_key_means_absent(con, tmp_path):
+    path = write_lines(tmp_path / "n.jsonl", [event(actor=None, version=None, attrs=None)])
+    assert ingest(con, [path]).ingested == 1
+    assert con.execute("SELECT actor, version, attrs FROM events").fetchall() == [
+        (None, None, None)
+    ]
+
+
+def test_every_contract_key_is_typed(con, tmp_path):
+    path = write_lines(
+        tmp_path / "full.jsonl",
+        [
+            event(
+                event_id="e-42",
+                entity_type="block",
+                change="changed",
+                actor="u-1",
+                write_id="w-9",
+                base_version=4,
+                version=5,
+                source_ts="2026-01-01T09:59:59.5+01:00",
+                priority=70,
+                trace_id="0af7651916CD43DD8448EB211C80319C",
+                span_id="b7ad6b7169203331",
+                attrs={"request": "r-1"},
+            )
+        ],
+    )
+    ingest(con, [path])
+    row = con.execute(
+        "SELECT event_id, entity_type, change, actor, write_id, base_version, version, "
+        "strftime(source_ts, '%H:%M:%S.%g'), priority, trace_id, span_id, attrs->>'request' "
+        "FROM events"
+    ).fetchall()[0]
+    assert row == (
+        "e-42",
+        "block",
+        "changed",
+        "u-1",
+        "w-9",
+        4,
+        5,
+        "08:59:59.500",
+        70,
+        "0af7651916cd43dd8448eb211c80319c",
+        "b7ad6b7169203331",
+        "r-1",
+    )
+
+
+def test_load_lines_takes_text_and_bytes(con):
+    summary = load_lines(
+        con, [json.dumps(event()), json.dumps(event(new="c")).encode(), b"\xff"], source="sink:test"
+    )
+    assert (summary.ingested, summary.rejected) == (2, 1)
+    assert con.execute("SELECT DISTINCT source FROM events").fetchall() == [("sink:test",)]
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+lines_strategy = st.lists(
+    st.one_of(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "ts",
+                    "entity",
+                    "field",
+                    "old",
+                    "new",
+                    "writer",
+                    "version",
+                    "event",
+                    "change",
+                    "attrs",
+                ]
+            ),
+            json_values,
+            max_size=10,
+        ).map(json.dumps),
+        st.builds(
+            lambda d: json.dumps({**event(), **d}),
+            st.dictionaries(
+                st.sampled_from(["old", "new", "version", "actor"]), json_values, max_size=3
+            ),
+        ),
+        st.text(max_size=30).filter(lambda s: "\n" not in s and "\r" not in s),
+    ),
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=lines_strategy)
+def test_every_line_is_accounted_for(tmp_path, lines):
+    """Whatever the input, each non-blank line is ingested, a duplicate, skipped or rejected."""
+    con = open_store(":memory:")
+    try:
+        summary = load_lines(con, lines, source="prop")
+        accounted = summary.ingested + summary.duplicates + summary.skipped + summary.rejected
+        blank = sum(1 for line in lines if not line.strip(" \t\r\n"))
+        assert accounted == len(lines) - blank
+        assert count(con) == summary.ingested
+        assert count(con, "rejected_events") == summary.rejected
+    finally:
+        con.close()
