@@ -1,0 +1,130 @@
+"""Looking back at one entity or the whole store: timeline, replay, owners.
+
+These read the same `transitions` table as the detectors, so "in commit order" means the
+same thing everywhere (CONTRACT.md §2).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from audit.config import Config
+from queries.runner import DETECTORS, build_transitions, check
+from queries.values import parse_value, rfc3339, to_timestamp
+
+_TIMELINE_SQL = """
+SELECT t.seq, e.event_id, e.ts, e.field, e.change, e.old, e.new, e.writer, e.actor,
+       e.write_id, e.version, e.base_version, e.source_ts, e.priority, e.trace_id,
+       e.entity_type
+FROM transitions t JOIN events e USING (seq)
+WHERE $field::VARCHAR IS NULL OR t.field = $field
+ORDER BY t.order_version, t.ts, t.seq
+"""
+
+_REPLAY_SQL = """
+SELECT field, new
+FROM transitions
+WHERE ts <= $at
+QUALIFY row_number() OVER (PARTITION BY field ORDER BY rn DESC) = 1
+ORDER BY field
+"""
+
+# List indexes fold to `*` so that indexingList.0.status and indexingList.7.status are one
+# field for ownership.
+_OWNERS_SQL = """
+WITH folded AS (
+    SELECT array_to_string(
+               list_transform(string_split(field, '.'),
+                              lambda part: CASE WHEN regexp_full_match(part, '[0-9]+')
+                                                THEN '*' ELSE part END),
+               '.') AS field,
+           writer, entity
+    FROM events
+),
+per_writer AS (
+    SELECT field, writer, count(*) AS writes, count(DISTINCT entity) AS entities
+    FROM folded GROUP BY field, writer
+),
+per_field AS (
+    SELECT field, count(DISTINCT entity) AS entities FROM folded GROUP BY field
+)
+SELECT w.field,
+       list({'writer': w.writer, 'writes': w.writes, 'entities': w.entities}
+            ORDER BY w.writes DESC, w.writer) AS writers,
+       sum(w.writes)::BIGINT AS writes,
+       any_value(f.entities) AS entities
+FROM per_writer w JOIN per_field f USING (field)
+GROUP BY w.field
+ORDER BY len(writers) > 1 DESC, len(writers) DESC, writes DESC, w.field
+"""
+
+
+def entity_exists(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
+    """Whether the store has any event of ``entity``."""
+    return bool(con.execute("SELECT 1 FROM events WHERE entity = ? LIMIT 1", [entity]).fetchall())
+
+
+def timeline(
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    field: str | None = None,
+    *,
+    config: Config | None = None,
+) -> list[dict[str, Any]]:
+    """The entity's transitions in commit order, each with the detectors it is a witness of.
+
+    Every transition is a dict: seq, event_id, ts, field, change, old, new (JSON values;
+    ``has_old``/``has_new`` tell an absent value from JSON null), writer, actor, write_id,
+    version, base_version, source_ts, priority, trace_id, entity_type, and ``findings``:
+    the names of the detectors whose findings name it.
+    """
+    findings = check(con, entity=entity, config=config)  # also builds `transitions`
+    marks: dict[str, list[str]] = {}
+    for f in findings:
+        for event_id in f.event_ids:
+            marks.setdefault(event_id, []).append(f.detector)
+    cur = con.execute(_TIMELINE_SQL, {"field": field})
+    columns = [d[0] for d in cur.description]
+    out = []
+    for values in cur.fetchall():
+        row = dict(zip(columns, values, strict=True))
+        row["has_old"] = row["old"] is not None
+        row["has_new"] = row["new"] is not None
+        row["old"] = parse_value(row["old"])
+        row["new"] = parse_value(row["new"])
+        row["ts"] = rfc3339(row["ts"])
+        row["source_ts"] = rfc3339(row["source_ts"])
+        found = set(marks.get(row["event_id"], ()))
+        row["findings"] = [d for d in DETECTORS if d in found]
+        out.append(row)
+    return out
+
+
+def replay(
+    con: duckdb.DuckDBPyConnection, entity: str, at: datetime | str
+) -> dict[str, Any]:
+    """The entity's field values as of ``at``: the last transition of each field (in commit
+    order) among those applied at or before ``at``. A removed field is left out."""
+    at_ts = to_timestamp(at, "--at")
+    build_transitions(con, entity=entity)
+    rows = con.execute(_REPLAY_SQL, {"at": at_ts}).fetchall()
+    return {field: parse_value(new) for field, new in rows if new is not None}
+
+
+def owners(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Which writers write which fields (list indexes folded to ``*``), contested first.
+
+    Each item: field, writers (list of {writer, writes, entities}, busiest first), writes,
+    entities, contested (more than one writer).
+    """
+    cur = con.execute(_OWNERS_SQL)
+    columns = [d[0] for d in cur.description]
+    out = []
+    for values in cur.fetchall():
+        row = dict(zip(columns, values, strict=True))
+        row["contested"] = len(row["writers"]) > 1
+        out.append(row)
+    return out

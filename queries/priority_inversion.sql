@@ -1,0 +1,50 @@
+-- priority_inversion: a less authoritative writer overwrote a more authoritative one.
+--
+-- Why it is a bug: the design analysis (scheme 4) ranks writers, user 100 > workflow 80 >
+-- instantiation 60 > polling_sync 40, so that a background sync can never undo what a
+-- person or the engine just set. A lower-priority write shortly after a higher-priority
+-- one is exactly what that rule refuses, whether or not the writer had seen the value.
+--
+-- Fires for e2 with e1 = prev(e2) when priority(e2) < priority(e1) and
+-- abs(e2.ts - e1.ts) < window (commit order can disagree with clocks). An event's own
+-- `priority` wins over its writer's; writers not listed get the default.
+--
+-- Settings: SET VARIABLE audit_priority_window_s = 300;        (seconds)
+--           SET VARIABLE audit_default_priority = 50;
+--           SET VARIABLE audit_writer_priorities =
+--               MAP {'user': 100, 'workflow': 80, 'instantiation': 60, 'polling_sync': 40};
+--
+-- Example (field content of block-A):
+--   12:00:00  user          content: "v1" -> "my edit"
+--   12:00:40  polling_sync  content: "my edit" -> "v1 from the server"
+--   => polling_sync (40) overwrote user (100) 40 s later.
+--
+-- Reads the `transitions` table that transitions.sql makes; witnesses are [e1, e2].
+WITH params AS (
+    SELECT coalesce(getvariable('audit_priority_window_s'), 300)::DOUBLE AS win,
+           coalesce(getvariable('audit_default_priority'), 50)::INTEGER AS default_priority,
+           coalesce(getvariable('audit_writer_priorities'),
+                    MAP {'user': 100, 'workflow': 80, 'instantiation': 60,
+                         'polling_sync': 40})::MAP(VARCHAR, INTEGER) AS writers
+),
+close AS (
+    SELECT t.entity, t.field, t.rn, t.seq, t.p_seq, t.ts, t.p_ts,
+           coalesce(t.priority, params.writers[t.writer], params.default_priority)
+               AS priority,
+           coalesce(t.p_priority, params.writers[t.p_writer], params.default_priority)
+               AS overwritten_priority
+    FROM transitions t, params
+    WHERE t.p_seq IS NOT NULL
+      AND (t.writer <> t.p_writer OR t.priority IS DISTINCT FROM t.p_priority)
+      AND abs(epoch(t.ts) - epoch(t.p_ts)) < params.win
+)
+SELECT
+    entity,
+    field,
+    [p_seq, seq] AS seqs,
+    overwritten_priority,
+    priority,
+    round(abs(epoch(ts) - epoch(p_ts)), 3) AS seconds_apart
+FROM close
+WHERE priority < overwritten_priority
+ORDER BY entity, field, rn;

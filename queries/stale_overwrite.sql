@@ -1,0 +1,42 @@
+-- stale_overwrite: older data replaced newer data.
+--
+-- Why it is a bug: the field ends up holding information that is already out of date,
+-- typically a poller or a delayed event delivering a snapshot taken before the change it
+-- now overwrites, or a save from a stale read putting back a value another writer had
+-- already replaced. Nobody decided to go back; the newer state is simply gone.
+--
+-- Fires for e2 with e1 = prev(e2) when
+--   rule source_ts: e2.source_ts < e1.source_ts (e2's data was produced before e1's), or
+--   rule revert:    e2 sets the field back to a value it held before e1 while
+--                   e2.base_version < e1.version (e2's writer had not seen e1).
+--
+-- Example (field content of workspace-1):
+--   v2  workflow       read v1, content: "draft" -> "final"          -> version 2
+--   v3  instantiation  read v1, content: "final" -> "draft" (whole-document save) -> v3
+--   => "final" was replaced by the older "draft" from instantiation's stale read.
+--
+-- Reads the `transitions` table that transitions.sql makes; witnesses are [e1, e2].
+WITH candidates AS (
+    SELECT entity, field, rn, seq, p_seq, new, p_old, source_ts, p_source_ts,
+           base_version, p_version
+    FROM transitions
+    WHERE p_seq IS NOT NULL
+      AND (source_ts < p_source_ts
+           OR (base_version < p_version AND new IS DISTINCT FROM p_new))
+)
+SELECT
+    c.entity,
+    c.field,
+    [c.p_seq, c.seq] AS seqs,
+    CASE WHEN c.source_ts < c.p_source_ts THEN 'source_ts' ELSE 'revert' END AS rule,
+    c.p_source_ts AS overwritten_source_ts,
+    c.source_ts AS source_ts
+FROM candidates c
+WHERE c.source_ts < c.p_source_ts
+   OR c.new IS NOT DISTINCT FROM c.p_old
+   -- a value from further back: any value the field held before e1
+   OR EXISTS (
+       SELECT 1 FROM transitions t
+       WHERE t.entity = c.entity AND t.field = c.field AND t.rn < c.rn - 1
+         AND (t.new IS NOT DISTINCT FROM c.new OR t.old IS NOT DISTINCT FROM c.new))
+ORDER BY c.entity, c.field, c.rn;

@@ -1,0 +1,60 @@
+-- version_conflict: the version numbers of an entity contradict each other.
+--
+-- Why it is a bug: a version is meant to name one state of the entity. When two different
+-- writes both produced version N, both saved without compare-and-swap and one silently
+-- replaced the other (a fork; risk 4 of the design analysis, two saves of a workspace).
+-- When a write's version is not above the version it read, versions are not being
+-- advanced at all, so no reader can detect that it is stale.
+--
+-- Fires for
+--   rule fork:       two different writes of one entity produced the same version;
+--   rule not_newer:  a write's version <= its base_version.
+-- One finding per fork (per version) or per write; `field` is the field the witnesses
+-- write when they all write one, else `$` (the entity as a whole).
+--
+-- Example (workspace-1):
+--   t1  user           read v1, content: "a" -> "b"           -> version 2
+--   t2  instantiation  read v1, indexingList: [] -> ["item"]   -> version 2
+--   => two writes both claim version 2.
+--
+-- Reads the `transitions` table that transitions.sql makes; witnesses in commit order.
+WITH forked_versions AS (
+    SELECT entity, version
+    FROM transitions
+    WHERE version IS NOT NULL
+    GROUP BY entity, version
+    -- more than one write: events without write_id are writes of their own
+    HAVING count(*) > 1
+       AND (count(write_id) < count(*) OR min(write_id) <> max(write_id))
+),
+forks AS (
+    SELECT t.entity, t.version,
+           'fork' AS rule,
+           list(t.seq ORDER BY t.ts, t.seq) AS seqs,
+           list_distinct(list(t.field)) AS fields,
+           count(DISTINCT coalesce(t.write_id, 'seq:' || t.seq)) AS writes,
+           min(t.ts) AS first_ts
+    FROM transitions t
+    SEMI JOIN forked_versions f ON t.entity = f.entity AND t.version = f.version
+    GROUP BY t.entity, t.version
+),
+not_newer AS (
+    SELECT entity, version,
+           'not_newer' AS rule,
+           list(seq ORDER BY order_version, ts, seq) AS seqs,
+           list_distinct(list(field)) AS fields,
+           1 AS writes,
+           min(ts) AS first_ts
+    FROM transitions
+    WHERE version <= base_version
+    GROUP BY entity, version, base_version, coalesce(write_id, 'seq:' || seq)
+)
+SELECT
+    entity,
+    CASE WHEN len(fields) = 1 THEN fields[1] ELSE '$' END AS field,
+    seqs,
+    rule,
+    version,
+    writes
+FROM (SELECT * FROM forks UNION ALL SELECT * FROM not_newer)
+ORDER BY entity, first_ts, version, rule;
