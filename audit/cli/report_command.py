@@ -39,6 +39,14 @@ def register(app: typer.Typer) -> None:
             Optional[str],  # noqa: UP045
             typer.Option("--entity", help="Only this entity."),
         ] = None,
+        since: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option("--since", help="Only findings from this time on (RFC 3339)."),
+        ] = None,
+        until: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option("--until", help="Only findings up to this time (RFC 3339)."),
+        ] = None,
     ) -> int:
         """Show the findings: counts per detector and writer pair, the contested fields, and
         for each finding a timeline of who wrote what, when, having seen which version."""
@@ -51,8 +59,8 @@ def register(app: typer.Typer) -> None:
         con = open_store(db, read_only=True)
         try:
             result = make_report(
-                con, config=settings, detectors=detector, entity=entity, top=top,
-                per_field=per_field, source=resolve_db(db).name,
+                con, config=settings, detectors=detector, entity=entity, since=since,
+                until=until, top=top, per_field=per_field, source=resolve_db(db).name,
             )
         finally:
             con.close()

@@ -8,6 +8,8 @@ elsewhere.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
 from audit.config import Config
@@ -31,6 +33,8 @@ def report(
     config: Config | None = None,
     detectors: list[str] | None = None,
     entity: str | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
     top: int = DEFAULT_TOP,
     per_field: int = DEFAULT_PER_FIELD,
     source: str = "",
@@ -38,5 +42,6 @@ def report(
     """Run the detectors on the store and gather everything a report shows."""
     from queries.runner import check  # imported late: the detectors load their SQL files
 
-    findings = check(con, detectors=detectors or None, entity=entity, config=config)
+    findings = check(con, detectors=detectors or None, entity=entity, since=since, until=until,
+                     config=config)
     return build_report(con, findings, source=source, top=top, per_field=per_field)

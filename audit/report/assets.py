@@ -76,16 +76,16 @@ nav.toc a:hover { border-color: var(--muted); }
 .pill { font-size: 12px; border-radius: 10px; padding: 1px 8px; background: #eef1f5;
   color: var(--muted); }
 .pill.sev { background: var(--sev); color: #fff; }
-article.finding { display: grid; grid-template-columns: minmax(0, 1fr) minmax(260px, 340px);
+article.story { display: grid; grid-template-columns: fit-content(68%) minmax(300px, 1fr);
   gap: 16px;
   border-top: 1px solid var(--line); padding: 12px 0; }
-article.finding:first-of-type { border-top: 0; }
-@media (max-width: 900px) { article.finding { grid-template-columns: 1fr; } }
+article.story:first-of-type { border-top: 0; }
+@media (max-width: 900px) { article.story { grid-template-columns: 1fr; } }
 .timeline { overflow-x: auto; }
-.explain { border-left: 3px solid var(--sev); padding-left: 10px; }
-.explain .tag { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px;
+.explanation { border-left: 3px solid var(--sev); padding-left: 10px; margin-bottom: 8px; }
+.explanation .tag { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px;
   font-weight: 600; color: var(--sev); }
-.explain p.message { margin: 4px 0 8px; }
+.explanation p.message { margin: 2px 0 0; }
 ol.witnesses { margin: 0; padding-left: 0; list-style: none; font-size: 12.5px; }
 ol.witnesses li { padding: 2px 4px; border-radius: 4px; }
 ol.witnesses li.lit, ol.witnesses li:hover { background: #fff3c4; }
@@ -117,9 +117,9 @@ svg.swimlane .witness .label { fill: var(--ink); font-weight: 600; }
 svg.swimlane .label .ver { fill: var(--muted); font-weight: 400; }
 svg.swimlane .struck { text-decoration: line-through; fill: var(--error); }
 svg.swimlane .badge { font-size: 10px; font-weight: 700; fill: var(--ink); }
-svg.swimlane .span { opacity: .28; } svg.swimlane .span.open { opacity: .14; }
+svg.swimlane .span { opacity: .22; } svg.swimlane .span.open { opacity: .12; }
 svg.swimlane .span-start { stroke-width: 2; }
-svg.swimlane .span-label { font-size: 9.5px; fill: var(--muted); }
+svg.swimlane .span-label { font-size: 9.5px; fill: var(--ink); }
 svg.swimlane .axis line { stroke: #9aa5b3; stroke-width: 1; }
 svg.swimlane .axis text { font-size: 10px; fill: var(--muted); text-anchor: middle;
   font-variant-numeric: tabular-nums; }
@@ -142,7 +142,7 @@ SCRIPT = """
 (function () {
   'use strict';
   var filterable = function () {
-    return document.querySelectorAll('article.finding, tr.finding-row');
+    return document.querySelectorAll('div.explanation, tr.finding-row');
   };
   // Click a detector tile to show only its findings; click again to show all.
   var active = null;
@@ -158,16 +158,19 @@ SCRIPT = """
         var hide = active !== null && el.getAttribute('data-detector') !== active;
         el.classList.toggle('hidden-by-filter', hide);
       });
-      document.querySelectorAll('.field-group, details.rest-field').forEach(function (group) {
-        var any = group.querySelector(
-          'article.finding:not(.hidden-by-filter), tr.finding-row:not(.hidden-by-filter)');
-        group.classList.toggle('hidden-by-filter', !any);
+      // A story, a field or a list with nothing left to show goes too.
+      ['article.story', '.field-group', 'details.rest-field'].forEach(function (sel) {
+        document.querySelectorAll(sel).forEach(function (box) {
+          var any = box.querySelector(
+            'div.explanation:not(.hidden-by-filter), tr.finding-row:not(.hidden-by-filter)');
+          box.classList.toggle('hidden-by-filter', !any);
+        });
       });
     });
   });
   // Point at a witness in the explanation to light its mark on the timeline, and back.
   // Ids are compared as attribute values, never spliced into a selector.
-  document.querySelectorAll('article.finding').forEach(function (article) {
+  document.querySelectorAll('article.story').forEach(function (article) {
     var items = article.querySelectorAll('ol.witnesses li[data-event-id]');
     var marks = article.querySelectorAll('g.write[data-event-id]');
     var light = function (id, on) {

@@ -126,13 +126,17 @@ def _witness_list(lane: Swimlane) -> str:
 
 
 def _finding_card(lane: Swimlane, colours: dict[str, int]) -> str:
-    f = lane.finding
+    """One story: its swimlane, and beside it each finding's explanation, then the witnesses."""
+    explanations = "".join(
+        f"<div class=\"explanation sev-{_t(f.severity)}\" data-detector={_a(f.detector)} "
+        f"data-fingerprint={_a(f.fingerprint)}><div class=\"tag\">{_t(f.detector)} · "
+        f"{_t(f.severity)}</div><p class=\"message\">{_t(f.message)}</p></div>"
+        for f in lane.findings
+    )
     return (
-        f"<article class=\"finding sev-{_t(f.severity)}\" data-detector={_a(f.detector)} "
-        f"data-fingerprint={_a(f.fingerprint)}>"
+        f"<article class=\"story sev-{_t(lane.finding.severity)}\">"
         f"<div class=\"timeline\">{svg.render(lane, colours)}</div>"
-        f"<div class=\"explain\"><div class=\"tag\">{_t(f.detector)} · {_t(f.severity)}</div>"
-        f"<p class=\"message\">{_t(f.message)}</p>{_witness_list(lane)}</div></article>"
+        f"<div class=\"explain\">{explanations}{_witness_list(lane)}</div></article>"
     )
 
 
@@ -179,7 +183,7 @@ def _shown(report: Report, colours: dict[str, int]) -> str:
     groups = []
     for g in report.shown:
         cards = "".join(_finding_card(lane, colours) for lane in g.swimlanes)
-        more = g.findings[len(g.swimlanes):]
+        more = g.undrawn
         extra = (
             f"<details class=\"rest-field\"><summary>{len(more)} more finding"
             f"{'s' if len(more) != 1 else ''} on this field</summary>"

@@ -49,14 +49,22 @@ class Write:
 
 @dataclass
 class Swimlane:
-    """One finding told in time: one lane per writer, the witnesses among their neighbours."""
+    """One story told in time: one lane per writer, the witnesses among their neighbours.
 
-    finding: Finding
+    Several detectors often fire on the same witnesses (a lost update that is also a priority
+    inversion and a broken chain): they share one picture, each with its own explanation.
+    """
+
+    findings: list[Finding]  # same entity, field and witnesses; the most severe first
     writes: list[Write]  # commit order
     witnesses: list[str]  # event ids, commit order
     overwritten: frozenset[str]  # witnesses whose new value a later witness replaced
     lanes: list[str]  # writers, in order of first appearance
     hidden: dict[int, int] = field(default_factory=dict)  # writes[i] is preceded by n unshown
+
+    @property
+    def finding(self) -> Finding:
+        return self.findings[0]
 
     def witness_number(self, event_id: str) -> int | None:
         """1-based position among the witnesses, or None for a context write."""
@@ -74,7 +82,13 @@ class FieldFindings:
     field: str
     entity_type: str | None
     findings: list[Finding]
-    swimlanes: list[Swimlane] = field(default_factory=list)  # for the first few findings
+    swimlanes: list[Swimlane] = field(default_factory=list)  # the first few stories
+
+    @property
+    def undrawn(self) -> list[Finding]:
+        """Findings on this field that got no timeline (beyond ``per_field`` stories)."""
+        drawn = {f.fingerprint for lane in self.swimlanes for f in lane.findings}
+        return [f for f in self.findings if f.fingerprint not in drawn]
 
     @property
     def severity(self) -> str:
@@ -128,6 +142,8 @@ def from_us(us: int) -> datetime:
 
 def writer_pair(finding: Finding) -> str:
     """Who overwrote whom, in the order the detector named the writers."""
+    if len(finding.writers) == 1:  # a writer that overwrote itself (another actor, a retry)
+        return f"{finding.writers[0]} → {finding.writers[0]}"
     return " → ".join(finding.writers) if finding.writers else "?"
 
 
@@ -146,8 +162,9 @@ def build_report(
 ) -> Report:
     """Gather everything both views show: summaries, ranked groups, swimlanes for the top.
 
-    ``top`` entity/field groups get swimlanes for up to ``per_field`` of their findings each;
-    every other finding is still listed, so nothing found is left out of the report.
+    ``top`` entity/field groups get a swimlane for each of up to ``per_field`` stories (the
+    findings sharing one set of witnesses); every other finding is still listed, so nothing
+    found is left out of the report.
     """
     if top < 0 or per_field < 0:
         raise ValueError("top and per_field must be non-negative")
@@ -156,7 +173,7 @@ def build_report(
     neighbourhoods = _neighbourhoods(con, [(g.entity, g.field) for g in shown])
     for group in shown:
         writes = neighbourhoods.get((group.entity, group.field), [])
-        group.swimlanes = [swimlane(f, writes) for f in group.findings[:per_field]]
+        group.swimlanes = [swimlane(story, writes) for story in _stories(group)[:per_field]]
     events, entities, first_us, last_us = con.execute(
         "SELECT count(*), count(DISTINCT entity), epoch_us(min(ts)), epoch_us(max(ts)) "
         "FROM events"
@@ -201,6 +218,14 @@ def _group(findings: list[Finding]) -> list[FieldFindings]:
     groups.sort(key=lambda g: max(f.last_ts for f in g.findings), reverse=True)
     groups.sort(key=lambda g: (-SEVERITY_RANK.get(g.severity, 0), -len(g.findings)))
     return groups
+
+
+def _stories(group: FieldFindings) -> list[list[Finding]]:
+    """The group's findings gathered by witnesses, in the group's (worst first) order."""
+    stories: dict[tuple[str, ...], list[Finding]] = {}
+    for f in group.findings:
+        stories.setdefault(tuple(f.event_ids), []).append(f)
+    return list(stories.values())
 
 
 def _contested(findings: list[Finding]) -> list[ContestedField]:
@@ -271,8 +296,13 @@ def _parse_ts_us(value: Any) -> int | None:
     return int(moment.timestamp() * 1_000_000)
 
 
-def _json_text(value: Any) -> str | None:
-    """A witness dict may carry values as stored JSON text or already decoded."""
+def _json_text(witness: dict[str, Any], key: str) -> str | None:
+    """A witness's value as canonical JSON text, whether it carries stored text or, as the
+    detectors do (with ``has_old``/``has_new``), the decoded value."""
+    value = witness.get(key)
+    if f"has_{key}" in witness:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if witness[
+            f"has_{key}"] else None
     if value is None:
         return None
     if isinstance(value, str):
@@ -293,8 +323,8 @@ def write_from_witness(witness: dict[str, Any], finding: Finding) -> Write:
         writer=str(witness.get("writer") or "?"),
         actor=witness.get("actor"),
         change=str(witness.get("change") or "changed"),
-        old=_json_text(witness.get("old")),
-        new=_json_text(witness.get("new")),
+        old=_json_text(witness, "old"),
+        new=_json_text(witness, "new"),
         version=witness.get("version"),
         base_version=witness.get("base_version"),
         source_ts_us=_parse_ts_us(witness.get("source_ts")),
@@ -304,14 +334,17 @@ def write_from_witness(witness: dict[str, Any], finding: Finding) -> Write:
 
 
 def swimlane(
-    finding: Finding,
+    findings: Finding | list[Finding],
     field_writes: list[Write],
     *,
     context: int = CONTEXT_WRITES,
     max_writes: int = MAX_WRITES,
 ) -> Swimlane:
-    """The witnesses of ``finding`` among the writes around them (``field_writes`` in commit
-    order); too long a stretch keeps only the witnesses and their immediate neighbours."""
+    """The witnesses of ``findings`` (one, or several sharing their witnesses) among the
+    writes around them (``field_writes`` in commit order); too long a stretch keeps only the
+    witnesses and their immediate neighbours."""
+    findings = [findings] if isinstance(findings, Finding) else list(findings)
+    finding = findings[0]
     writes = list(field_writes)
     index = {w.event_id: i for i, w in enumerate(writes)}
     missing = [wid for wid in finding.event_ids if wid not in index]
@@ -346,14 +379,15 @@ def swimlane(
         hidden[len(shown)] = len(writes) - 1 - chosen[-1]  # after the last write
     witnesses = [writes[p].event_id for p in positions]
     return Swimlane(
-        finding=finding,
+        findings=findings,
         writes=shown,
         witnesses=witnesses,
         # Every witness but the last had its value replaced by a later one: that is the
         # value the finding is about (the lost update, the newer data, the flip).
         overwritten=frozenset(witnesses[:-1]),
         # The finding's writers first, so the story reads top-down; bystanders below.
-        lanes=_unique([*(w for w in finding.writers if any(s.writer == w for s in shown)),
+        lanes=_unique([*(w for f in findings for w in f.writers
+                         if any(s.writer == w for s in shown)),
                        *(s.writer for s in shown)]),
         hidden=hidden,
     )

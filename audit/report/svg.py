@@ -162,11 +162,14 @@ def render(lane: Swimlane, colour_of: dict[str, int]) -> str:
         out.append(
             f"<g class=\"read-span\"><title>{escape(seen)}</title>"
             f"<rect class=\"span c{colour}{'' if source is not None else ' open'}\" "
-            f"x={_a(start)} y={_a(y - 3)} width={_a(xs[i] - start)} height=\"6\" rx=\"3\"/>"
-            f"<line class=\"span-start c{colour}\" x1={_a(start)} x2={_a(start)} "
-            f"y1={_a(y - 8)} y2={_a(y + 8)}/>"
-            f"<text class=\"span-label\" x={_a(start + 4)} y={_a(y - 6)}>"
-            f"saw v{escape(str(w.base_version))}</text></g>"
+            f"x={_a(start)} y={_a(y - 6)} width={_a(round(xs[i] - start, 1))} height=\"12\" "
+            f"rx=\"3\"/><line class=\"span-start c{colour}\" x1={_a(start)} x2={_a(start)} "
+            f"y1={_a(y - 9)} y2={_a(y + 9)}/>"
+            # Inside the bar, clear of the value labels above and below the lane's centre.
+            + (f"<text class=\"span-label\" x={_a(start + 5)} y={_a(y + 3.5)}>"
+               f"saw v{escape(str(w.base_version))}</text>"
+               if xs[i] - start > 22 + 6.5 * len(f"saw v{w.base_version}") else "")
+            + "</g>"
         )
     # The writes.
     seen_in_lane: dict[str, int] = {}

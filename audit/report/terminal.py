@@ -102,13 +102,15 @@ def timeline_table(lane: Swimlane, width: int = 80) -> Table:
 
 
 def _finding(lane: Swimlane, width: int) -> Group:
-    f = lane.finding
-    head = Text()
-    head.append(f.detector, style="bold")
-    head.append(" · ")
-    head.append(f.severity, style=SEVERITY_STYLE.get(f.severity, ""))
-    return Group(head, Padding(Text(f.message), (0, 0, 0, 2)),
-                 Padding(timeline_table(lane, width - 2), (0, 0, 1, 2)))
+    """Each finding of the story (detector, severity, explanation), then its timeline."""
+    parts = []
+    for f in lane.findings:
+        head = Text()
+        head.append(f.detector, style="bold")
+        head.append(" · ")
+        head.append(f.severity, style=SEVERITY_STYLE.get(f.severity, ""))
+        parts += [head, Padding(Text(f.message), (0, 0, 0, 2))]
+    return Group(*parts, Padding(timeline_table(lane, width - 2), (0, 0, 1, 2)))
 
 
 def _group_rule(group: FieldFindings) -> Rule:
@@ -143,7 +145,7 @@ def render_terminal(report: Report, console: Console | None = None) -> None:
         console.print(_group_rule(group))
         for lane in group.swimlanes:
             console.print(_finding(lane, console.width))
-        more = group.findings[len(group.swimlanes):]
+        more = group.undrawn
         if more:
             console.print(Padding(Text(
                 f"… {len(more)} more finding{'s' if len(more) != 1 else ''} on this field: "

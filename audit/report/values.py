@@ -35,6 +35,10 @@ def label(value: str | None, limit: int = 18) -> str:
     if isinstance(decoded, str):
         return '"' + _ellipsis(decoded, limit - 2) + '"'
     if isinstance(decoded, list):
+        if len(decoded) == 1 and limit > 8 and not isinstance(decoded[0], list):
+            # one item: show a glimpse of it
+            item = orjson.dumps(decoded[0], option=orjson.OPT_SORT_KEYS).decode()
+            return "[" + label(item, limit - 2) + "]"
         return _ellipsis(f"[{len(decoded)} item{'s' if len(decoded) != 1 else ''}]", limit)
     if isinstance(decoded, dict):
         keys = list(decoded)
