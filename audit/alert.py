@@ -305,7 +305,10 @@ def event_for(finding: Finding) -> dict[str, Any]:
             "first_ts": finding.first_ts,
             "last_ts": finding.last_ts,
             "finding_fingerprint": finding.fingerprint,
-            "witnesses": [dict(w) for w in finding.witnesses],
+            # Absent facts (no trace id, no source_ts) only clutter Sentry's context view.
+            "witnesses": [
+                {k: v for k, v in w.items() if v is not None} for w in finding.witnesses
+            ],
         }
     }
     trace = _trace_context(finding)
@@ -446,6 +449,14 @@ def _prioritise(findings: list[Finding]) -> list[Finding]:
     return firsts + repeats
 
 
+def check_selection(min_severity: str, max_events: int) -> None:
+    """Reject bad --min-severity / --max before anything is sent."""
+    if min_severity not in _RANK:
+        raise AuditError(f"unknown severity {min_severity!r}; use one of {', '.join(SEVERITIES)}")
+    if max_events < 0:
+        raise AuditError("--max must be 0 or more")
+
+
 def send_findings(
     findings: Iterable[Finding],
     *,
@@ -468,10 +479,7 @@ def send_findings(
     ``dsn`` (default ``$SENTRY_DSN``) and closed again. ``dry_run`` contacts nobody and
     records nothing: the result's ``would_send`` / ``would_summarise`` say what would go.
     """
-    if min_severity not in _RANK:
-        raise AuditError(f"unknown severity {min_severity!r}; use one of {', '.join(SEVERITIES)}")
-    if max_events < 0:
-        raise AuditError("--max must be 0 or more")
+    check_selection(min_severity, max_events)
     findings = list(findings)
     result = AlertResult(found=len(findings), dry_run=dry_run)
     if not dry_run and channel is None:
@@ -571,6 +579,7 @@ def run_alerts(
 ) -> AlertResult:
     """Detect, then send what is new; with ``monitor_slug``, bracket the run in Sentry Crons
     check-ins (in progress, then ok, or error when the run failed or could not deliver)."""
+    check_selection(min_severity, max_events)
     own_channel = channel is None and not dry_run
     if own_channel:
         channel = SentryChannel(dsn, environment=environment, release=release,

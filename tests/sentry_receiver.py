@@ -116,6 +116,11 @@ class SentryReceiver:
         with self._cond:
             self._answers.extend(_Answer(status, dict(headers or {})) for _ in range(times))
 
+    def clear_answers(self) -> None:
+        """Forget queued answers: answer 200 from now on."""
+        with self._cond:
+            self._answers.clear()
+
     def _next_answer(self) -> _Answer:
         with self._cond:
             return self._answers.pop(0) if self._answers else _Answer(200)
