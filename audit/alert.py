@@ -21,6 +21,7 @@ The alerting uses its own ``sentry_sdk.Client`` and ``Scope``; it never calls
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -34,6 +35,7 @@ from typing import Any
 
 import duckdb
 import sentry_sdk
+from sentry_sdk.client import SDK_INFO
 from sentry_sdk.crons import MonitorStatus, capture_checkin
 from sentry_sdk.scope import use_scope
 from sentry_sdk.transport import HttpTransport
@@ -108,11 +110,9 @@ class DeliveryTransport(HttpTransport):
         elif status == 429:
             self._answer = Delivery(False, "rate_limited", "HTTP 429", self.retry_after_s())
         else:
-            body = getattr(response, "data", b"") or b""
-            text = body[:200].decode("utf-8", "replace").strip() if isinstance(body, bytes) else ""
-            self._answer = Delivery(
-                False, "rejected", f"HTTP {status}" + (f": {text}" if text else "")
-            )
+            why = _error_detail(getattr(response, "data", b""))
+            detail = f"HTTP {status}" + (f": {why}" if why else "")
+            self._answer = Delivery(False, "rejected", detail)
 
     def _note(self, event_id: str | None, delivery: Delivery) -> None:
         if event_id:
@@ -133,6 +133,17 @@ class DeliveryTransport(HttpTransport):
         now = datetime.now(UTC)
         ends = [until for until in self._disabled_until.values() if until > now]
         return max(ends).timestamp() - now.timestamp() if ends else None
+
+
+def _error_detail(body: object) -> str:
+    """Sentry explains a refusal as JSON ``{"detail": ...}``; a proxy's HTML page says nothing."""
+    if not isinstance(body, bytes) or not body:
+        return ""
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        return ""
+    return " ".join(str(detail).split())[:200] if detail else ""
 
 
 def _network_error(exc: BaseException, transport: HttpTransport) -> str:
@@ -168,6 +179,9 @@ class SentryChannel:
             options["environment"] = environment
         if release:
             options["release"] = release
+        # Making a client renames the SDK process-wide after its integrations (none here);
+        # put the host's name back.
+        sdk_name = SDK_INFO["name"]
         try:
             self.client = sentry_sdk.Client(
                 dsn=dsn,
@@ -189,6 +203,8 @@ class SentryChannel:
             )
         except BadDsn as exc:
             raise AuditError(f"invalid Sentry DSN: {exc}") from None
+        finally:
+            SDK_INFO["name"] = sdk_name
         transport = self.client.transport
         if not isinstance(transport, DeliveryTransport):
             raise AuditError("invalid Sentry DSN: the Sentry SDK set up no HTTP transport for it")

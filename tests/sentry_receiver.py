@@ -30,6 +30,7 @@ class Envelope:
 class _Answer:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None  # default: {"id": <event id>}
 
 
 def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], Any]]]:
@@ -77,7 +78,9 @@ class SentryReceiver:
                     receiver.requests += 1
                     receiver.envelopes.append(Envelope(headers, items, answer.status))
                     receiver._cond.notify_all()
-                reply = json.dumps({"id": headers.get("event_id")}).encode()
+                reply = json.dumps(
+                    answer.body if answer.body is not None else {"id": headers.get("event_id")}
+                ).encode()
                 try:
                     self.send_response(answer.status)
                     for name, value in answer.headers.items():
@@ -111,10 +114,18 @@ class SentryReceiver:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def respond(self, status: int, headers: dict[str, str] | None = None, times: int = 1) -> None:
+    def respond(
+        self,
+        status: int,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        body: dict[str, Any] | None = None,
+    ) -> None:
         """Answer the next ``times`` requests with ``status`` (then 200 again)."""
         with self._cond:
-            self._answers.extend(_Answer(status, dict(headers or {})) for _ in range(times))
+            self._answers.extend(
+                _Answer(status, dict(headers or {}), body) for _ in range(times)
+            )
 
     def clear_answers(self) -> None:
         """Forget queued answers: answer 200 from now on."""

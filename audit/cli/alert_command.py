@@ -169,8 +169,12 @@ def alert(
         return _watch(watch_dir, db, dsn, environment, release, detector, cfg, min_severity,
                       max_events, monitor_slug, timeout, interval, max_cycles)
 
-    from collectors.store import open_store
+    from collectors.store import open_store, resolve_db
 
+    if not resolve_db(db).exists():
+        # Rather than alerting "nothing new" from a fresh empty store (a cron job started in
+        # the wrong directory, say).
+        raise AuditError(f"no store at {resolve_db(db)}; run `audit ingest` first (or pass --db)")
     channel = None if dry_run else SentryChannel(
         dsn, environment=environment, release=release, timeout_s=timeout
     )

@@ -114,6 +114,12 @@ def test_server_error_is_reported_and_the_findings_go_next_run(rx, con):
     assert {e["event_id"] for e in rx.events()} == {event_id_for(f.fingerprint) for f in findings}
 
 
+def test_a_refusal_says_why(rx):
+    rx.respond(400, body={"detail": "invalid event: bad fingerprint"})
+    result = send_findings([finding()], dsn=rx.dsn)
+    assert "HTTP 400: invalid event: bad fingerprint" in result.problem
+
+
 def test_partial_failure_sends_only_the_rejected_ones_again(rx, con):
     findings = [finding(n) for n in range(3)]
     rx.respond(503)  # the first envelope only

@@ -106,6 +106,12 @@ def test_missing_dsn_is_one_line_and_exit_2(db, capsys):
     assert err.strip() == "error: no Sentry DSN: pass --dsn or set SENTRY_DSN"
 
 
+def test_missing_store_is_an_error_not_an_empty_run(tmp_path, rx, capsys):
+    assert run("alert", "--db", str(tmp_path / "nope.duckdb"), "--dsn", rx.dsn) == 2
+    assert capsys.readouterr().err.startswith("error: no store at")
+    assert not (tmp_path / "nope.duckdb").exists() and rx.requests == 0
+
+
 def test_server_error_exits_2_and_the_next_run_sends(db, rx, capsys):
     n = len(findings_in(db))
     rx.respond(500, times=n)
