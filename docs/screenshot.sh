@@ -3,14 +3,17 @@
 #
 #   docs/screenshot.sh [DB] [OUT.png] [WIDTH,HEIGHT]
 #
-# DB defaults to $AUDIT_DB, else audit.duckdb (e.g. the store `audit demo` leaves behind);
+# DB defaults to $AUDIT_DB, else demo.duckdb (what `audit demo` leaves behind) when it exists,
+# else audit.duckdb;
 # OUT to docs/report.png; the size to 1400,1500 (the top of the page: summary, then the
 # first timelines). SCALE=2 makes a sharper (twice as large) image. Needs the `chromium`
 # package (Debian: apt-get install -y chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-db=${1:-${AUDIT_DB:-audit.duckdb}}
+default_db=audit.duckdb
+[ -f demo.duckdb ] && default_db=demo.duckdb
+db=${1:-${AUDIT_DB:-$default_db}}
 out=${2:-docs/report.png}
 size=${3:-1400,1500}
 scale=${SCALE:-1}

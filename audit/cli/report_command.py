@@ -11,6 +11,8 @@ import typer
 from audit.cli.options import ConfigOption, DbOption
 from audit.report.model import DEFAULT_PER_FIELD, DEFAULT_TOP
 
+TERMINAL_TOP = 5  # a terminal scrolls away; a page has a table of contents
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -19,43 +21,54 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
         html: Annotated[
             Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime
-            typer.Option("--html", help="Write a self-contained HTML report to this file.",
-                         dir_okay=False),
+            typer.Option("--html", metavar="FILE", dir_okay=False,
+                         help="Write a self-contained HTML report to this file."),
         ] = None,
         top: Annotated[
-            int,
-            typer.Option("--top", min=0,
-                         help="Entity/field groups drawn with timelines; the rest are listed."),
-        ] = DEFAULT_TOP,
+            Optional[int],  # noqa: UP045
+            typer.Option(
+                "--top", min=0, show_default=False, metavar="N",
+                help=f"Entity/field groups drawn with timelines, worst first; the rest are "
+                f"listed (default: {DEFAULT_TOP} with --html, {TERMINAL_TOP} in the terminal).",
+            ),
+        ] = None,
         per_field: Annotated[
             int,
-            typer.Option("--per-field", min=0, help="Timelines drawn per entity/field group."),
+            typer.Option("--per-field", min=0, metavar="N",
+                         help="Timelines drawn per entity/field group."),
         ] = DEFAULT_PER_FIELD,
         detector: Annotated[
             Optional[list[str]],  # noqa: UP045
-            typer.Option("--detector", help="Only this detector (repeatable)."),
+            typer.Option("--detector", metavar="NAME", help="Only this detector (repeatable)."),
         ] = None,
         entity: Annotated[
             Optional[str],  # noqa: UP045
-            typer.Option("--entity", help="Only this entity."),
+            typer.Option("--entity", metavar="ID", help="Only this entity."),
         ] = None,
         since: Annotated[
             Optional[str],  # noqa: UP045
-            typer.Option("--since", help="Only findings from this time on (RFC 3339)."),
+            typer.Option("--since", metavar="TS",
+                         help="Only findings from this time on (RFC 3339)."),
         ] = None,
         until: Annotated[
             Optional[str],  # noqa: UP045
-            typer.Option("--until", help="Only findings up to this time (RFC 3339)."),
+            typer.Option("--until", metavar="TS",
+                         help="Only findings up to this time (RFC 3339)."),
         ] = None,
     ) -> int:
         """Show the findings: counts per detector and writer pair, the contested fields, and
         for each finding a timeline of who wrote what, when, having seen which version."""
         from audit.config import load_config
+        from audit.errors import AuditError
         from audit.report import render_terminal, write_html
         from audit.report import report as make_report
         from collectors.store import open_store, resolve_db
 
+        if html is not None and not html.resolve().parent.is_dir():
+            raise AuditError(f"cannot write {html}: directory {html.parent} does not exist")
         settings = load_config(config)
+        if top is None:
+            top = DEFAULT_TOP if html is not None else TERMINAL_TOP
         con = open_store(db, read_only=True)
         try:
             result = make_report(

@@ -259,7 +259,16 @@ def render_html(report: Report) -> str:
 
 
 def write_html(report: Report, path: str | Path) -> Path:
-    """Write the page to ``path`` (UTF-8) and return it."""
+    """Write the page to ``path`` (UTF-8) and return it.
+
+    Written beside it first and renamed, so a browser reloading the file (or a CI artefact
+    upload) never sees half a page.
+    """
     path = Path(path)
-    path.write_text(render_html(report), encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(render_html(report), encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path

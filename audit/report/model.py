@@ -17,6 +17,7 @@ import duckdb
 import orjson
 
 from queries.finding import Finding
+from queries.runner import build_transitions
 
 SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
 CONTEXT_WRITES = 2  # writes shown on each side of a finding's witnesses
@@ -246,31 +247,40 @@ def _contested(findings: list[Finding]) -> list[ContestedField]:
     return rows
 
 
+# Commit order is the one the detectors use: the `transitions` table that
+# queries/transitions.sql defines (CONTRACT.md §2), `rn` being a write's place in its field.
 _NEIGHBOURHOOD_SQL = """
 WITH wanted AS (
     SELECT unnest($entities::VARCHAR[]) AS entity, unnest($fields::VARCHAR[]) AS field
-),
--- Commit order (CONTRACT.md §2): by version when every write of the entity has one.
-versioned AS (
-    SELECT entity, bool_and(version IS NOT NULL) AS by_version
-    FROM events WHERE entity IN (SELECT entity FROM wanted) GROUP BY entity
 )
 SELECT e.entity, e.field, e.event_id, epoch_us(e.ts), e.writer, e.actor, e.change,
        e.old::VARCHAR, e.new::VARCHAR, e.version, e.base_version, epoch_us(e.source_ts),
        e.trace_id, e.write_id
-FROM events e
-JOIN wanted w ON e.entity = w.entity AND e.field = w.field
-JOIN versioned v ON e.entity = v.entity
-ORDER BY e.entity, e.field, CASE WHEN v.by_version THEN e.version END, e.ts, e.seq
+FROM transitions t
+JOIN wanted w ON t.entity = w.entity AND t.field = w.field
+JOIN events e ON e.seq = t.seq
+ORDER BY t.entity, t.field, t.rn
 """
+
+
+def _has_transitions(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'transitions' AND temporary"
+    ).fetchall())
 
 
 def _neighbourhoods(
     con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], list[Write]]:
-    """Every write to each (entity, field), in commit order."""
+    """Every write to each (entity, field), in commit order.
+
+    Reads the `transitions` table a `check` on this connection left behind; findings made
+    elsewhere get it built here, for the whole store.
+    """
     if not keys:
         return {}
+    if not _has_transitions(con):
+        build_transitions(con)
     rows = con.execute(
         _NEIGHBOURHOOD_SQL,
         {"entities": [k[0] for k in keys], "fields": [k[1] for k in keys]},

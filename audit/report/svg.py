@@ -152,6 +152,12 @@ def render(lane: Swimlane, colour_of: dict[str, int]) -> str:
             continue
         y = mid[w.writer]
         colour = colour_of.get(w.writer, 0) % PALETTE_SIZE
+        if source is None:
+            inset = 5
+        elif writes[source].writer != w.writer:
+            inset = 5  # the mark it starts at sits in another lane
+        else:
+            inset = 28 if lane.witness_number(writes[source].event_id) else 9
         seen = (
             f"{w.writer} had read version {w.base_version}"
             + (f" (made at {iso(writes[source].ts_us)})" if source is not None
@@ -165,10 +171,11 @@ def render(lane: Swimlane, colour_of: dict[str, int]) -> str:
             f"x={_a(start)} y={_a(y - 6)} width={_a(round(xs[i] - start, 1))} height=\"12\" "
             f"rx=\"3\"/><line class=\"span-start c{colour}\" x1={_a(start)} x2={_a(start)} "
             f"y1={_a(y - 9)} y2={_a(y + 9)}/>"
-            # Inside the bar, clear of the value labels above and below the lane's centre.
-            + (f"<text class=\"span-label\" x={_a(start + 5)} y={_a(y + 3.5)}>"
+            # Inside the bar, clear of the value labels above and below the lane's centre,
+            # and of the mark (and its W badge) the bar starts at.
+            + (f"<text class=\"span-label\" x={_a(start + inset)} y={_a(y + 3.5)}>"
                f"saw v{escape(str(w.base_version))}</text>"
-               if xs[i] - start > 22 + 6.5 * len(f"saw v{w.base_version}") else "")
+               if xs[i] - start > inset + 14 + 6 * len(f"saw v{w.base_version}") else "")
             + "</g>"
         )
     # The writes.

@@ -72,7 +72,7 @@ def test_report_in_the_terminal_fits_80_columns(store):
     [
         (["--db", "nowhere.duckdb"], "error: no store at nowhere.duckdb"),
         (["--top", "-1"], "error: "),
-        (["--html", "missing-dir/out.html"], "error: "),
+        (["--html", "missing-dir/out.html"], "error: cannot write missing-dir/out.html"),
         (["--detector", "no_such_detector"], "error: "),
     ],
 )
