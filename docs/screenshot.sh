@@ -3,23 +3,23 @@
 #
 #   docs/screenshot.sh [DB] [OUT.png] [WIDTH,HEIGHT]
 #
-# DB defaults to $AUDIT_DB, else demo.duckdb (what `audit demo` leaves behind) when it exists,
-# else audit.duckdb;
-# OUT to docs/report.png; the size to 1400,1500 (the top of the page: summary, then the
-# first timelines). SCALE=2 makes a sharper (twice as large) image. Needs the `chromium`
-# package (Debian: apt-get install -y chromium).
+# DB defaults to $AUDIT_DB, else demo.duckdb (what `audit demo` leaves behind) when it
+# exists, else audit.duckdb, in the working directory. OUT defaults to docs/report.png in the
+# repository; the size to 1400,1500 (the top of the page: the summary, then the first
+# timelines). SCALE=2 makes a sharper, twice as large image; TOP=N draws N fields (3).
+# Needs the `chromium` package (Debian: apt-get install -y chromium).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 default_db=audit.duckdb
 [ -f demo.duckdb ] && default_db=demo.duckdb
 db=${1:-${AUDIT_DB:-$default_db}}
-out=${2:-docs/report.png}
+out=${2:-$repo/docs/report.png}
 size=${3:-1400,1500}
 scale=${SCALE:-1}
 top=${TOP:-3}
 
-audit=.venv/bin/audit
+audit="$repo/.venv/bin/audit"
 [ -x "$audit" ] || audit=$(command -v audit) || { echo "error: audit not found (make install)" >&2; exit 2; }
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome) || {
     echo "error: chromium not found; install it with: apt-get install -y chromium" >&2
