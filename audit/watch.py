@@ -1,7 +1,7 @@
 """Continuous alerting: ingest spool files as they are completed, alert on what is new.
 
-The instrumentation writes one JSON Lines file per process under a temporary name and renames
-it to ``*.jsonl`` once complete, so only ``*.jsonl`` files are picked up (never a file being
+The spool writes one JSON Lines file per process as ``….jsonl.part`` and renames it to
+``….jsonl`` once complete, so only ``*.jsonl`` files are picked up (never a file being
 written). Each cycle hands the files that are new or changed since the last cycle to the
 ingest (which loads only lines it has not loaded before), then runs the detectors and sends
 what was not sent yet.

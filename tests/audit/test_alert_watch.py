@@ -31,8 +31,8 @@ def lost_update_lines(entity: str = "block-A") -> list[str]:
 
 
 def write_spool_file(spool: Path, name: str, lines: list[str]) -> Path:
-    """As the instrumentation does: write under a temporary name, rename when complete."""
-    tmp = spool / f".{name}.tmp"
+    """As the spool does: write ``<name>.part``, rename to ``<name>`` when complete."""
+    tmp = spool / f"{name}.part"
     tmp.write_text("\n".join(lines) + "\n")
     return tmp.rename(spool / name)
 
@@ -109,7 +109,7 @@ def test_a_file_completed_after_start_is_alerted_once(tmp_path, rx):
     with Watcher(spool, db, rx.dsn) as w:
         w.wait_cycles(1)
         # Still being written (temporary name): not touched.
-        partial = spool / ".proc-1.jsonl.tmp"
+        partial = spool / "proc-1.jsonl.part"
         partial.write_text(lost_update_lines()[0] + "\n")
         start = len(w.cycles)
         w.wait_cycles(start + 2)
@@ -185,7 +185,7 @@ def test_heartbeat_check_in_and_existing_backlog(tmp_path, rx):
 
 def test_completed_files_ignores_temporary_and_hidden_names(tmp_path):
     (tmp_path / "a.jsonl").write_text("")
-    (tmp_path / "b.jsonl.tmp").write_text("")
+    (tmp_path / "b.jsonl.part").write_text("")
     (tmp_path / ".c.jsonl").write_text("")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "d.jsonl").write_text("")

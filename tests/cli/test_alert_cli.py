@@ -201,7 +201,7 @@ def test_watch_until_sigterm(tmp_path, rx):
         reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
         assert started.wait(30), err_lines
-        tmp = events_file(spool / ".proc-7.tmp")
+        tmp = events_file(spool / "proc-7.jsonl.part")
         tmp.rename(spool / "proc-7.jsonl")
         assert rx.wait_for(lambda r: r.events(), timeout=30)
         proc.send_signal(signal.SIGTERM)
