@@ -119,7 +119,9 @@ def watch(
                             seen.update(changed)
                             cycle.files, cycle.ingested = len(changed), summary.ingested
                             cycle.rejected = summary.rejected
-                        if cycle.ingested or alert_due or retry_due:
+                            # Stays due until a run completes, even if this cycle fails.
+                            alert_due = alert_due or summary.ingested > 0
+                        if alert_due or retry_due:
                             cycle.alert = run_alerts(
                                 con, channel=channel, detectors=detectors, config=config,
                                 min_severity=min_severity, max_events=max_events,
