@@ -1,0 +1,287 @@
+"""Emission: each transition is one structlog event ``field.transition``, one JSON line.
+
+The chain is structlog's: small processors (redact, add OpenTelemetry ids, add the event to
+the active span, then any of the user's) and, as the logger at the end, a fan-out that
+renders the event once with ``JSONRenderer(serializer=orjson.dumps)`` and hands it to each
+sink. A sink that fails is counted and skipped (`audit.health`), never raised into the write.
+
+structlog and OpenTelemetry are imported when the first event is emitted, not with
+``import audit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import threading
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from audit import health, settings
+from audit.event import TRANSITION
+from audit.redact import redactor
+
+# Keys whose values are any JSON: span events and log records only hold primitives, so
+# these travel there as JSON text.
+JSON_KEYS = ("old", "new", "attrs")
+
+
+def json_default(value: Any) -> Any:
+    """What orjson cannot serialise itself: sets, models, dataclasses, anything else as str."""
+    if isinstance(value, set | frozenset):
+        try:
+            return sorted(value)
+        except TypeError:
+            return sorted(value, key=repr)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(type(value), "__attrs_attrs__"):
+        import attrs
+
+        return attrs.asdict(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def render(event: dict[str, Any]) -> bytes:
+    """One event as one line of JSON (no newline), the contract format."""
+    return orjson.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def otel_attributes(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as span-event / log-record attributes: primitives, JSON text for values."""
+    out: dict[str, Any] = {}
+    for key, value in event.items():
+        if key in JSON_KEYS:
+            out[key] = render(value).decode()
+        elif key in ("event", "trace_id", "span_id"):
+            continue
+        elif isinstance(value, str | bool | int | float):
+            out[key] = value
+        elif value is not None:
+            out[key] = render(value).decode()
+    return out
+
+
+# --- processors ---------------------------------------------------------------------------
+
+
+def _current_span() -> Any:
+    from opentelemetry import trace
+
+    global _get_span
+    _get_span = trace.get_current_span
+    return _get_span()
+
+
+_get_span: Callable[[], Any] = _current_span
+
+
+def add_trace_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Add ``trace_id``/``span_id`` of the active OpenTelemetry span, when there is one."""
+    ctx = _get_span().get_span_context()
+    if ctx.is_valid:
+        event["trace_id"] = format(ctx.trace_id, "032x")
+        event["span_id"] = format(ctx.span_id, "016x")
+    return event
+
+
+def add_span_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Record the transition as an event of the active span, so traces show it too."""
+    span = _get_span()
+    if span.is_recording():
+        span.add_event(TRANSITION, attributes=otel_attributes(event))
+    return event
+
+
+# --- sinks --------------------------------------------------------------------------------
+
+
+def sink_name(sink: Any) -> str:
+    return (
+        getattr(sink, "name", None)
+        or getattr(sink, "__name__", None)
+        or type(sink).__name__
+    )
+
+
+class JSONLinesSink:
+    """Write each event as a JSON line to a stream (``sys.stdout``) or a file path."""
+
+    def __init__(self, target: Any, *, name: str | None = None):
+        if isinstance(target, str) or hasattr(target, "__fspath__"):
+            self._stream: Any = open(target, "ab")  # noqa: SIM115 - lives as long as the sink
+            self.name = name or f"jsonl:{target}"
+        else:
+            self._stream = target
+            self.name = name or "jsonl"
+        self._text = isinstance(self._stream, io.TextIOBase)
+        self._lock = threading.Lock()
+
+    def write_line(self, line: bytes) -> None:
+        with self._lock:
+            if self._text:
+                self._stream.write(line.decode() + "\n")
+            else:
+                self._stream.write(line + b"\n")
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+
+class StructlogSink:
+    """Hand each event to the application's own structlog logger, so its JSON log holds the
+    transitions and can be ingested as it is (``audit ingest app.log``)."""
+
+    def __init__(self, logger: Any, *, name: str = "structlog"):
+        self._logger = logger
+        self.name = name
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self._logger.info(TRANSITION, **{k: v for k, v in event.items() if k != "event"})
+
+
+class OTelLogSink:
+    """Emit each event as an OpenTelemetry log record (``event_name="field.transition"``),
+    for pipelines that ship logs; the active span's context is attached by the SDK."""
+
+    def __init__(self, logger_provider: Any = None, *, name: str = "otel-logs"):
+        from opentelemetry._logs import get_logger
+
+        self._logger = get_logger("conflict-audit", logger_provider=logger_provider)
+        self.name = name
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self._logger.emit(
+            event_name=TRANSITION,
+            body=render(event).decode(),
+            attributes=otel_attributes(event),
+        )
+
+
+# --- the pipeline -------------------------------------------------------------------------
+
+
+class _Fanout:
+    """The structlog "logger" at the end of the chain: renders once, feeds every sink."""
+
+    def __init__(self, sinks: tuple[Any, ...], renderer: Callable[..., bytes]):
+        self.render = renderer
+        names: dict[str, int] = {}
+        slots = []
+        for sink in sinks:
+            name = sink_name(sink)
+            names[name] = names.get(name, 0) + 1
+            if names[name] > 1:
+                name = f"{name}#{names[name]}"
+            write_line = getattr(sink, "write_line", None)
+            # Buffering sinks count `sent` themselves, once events are really stored.
+            counted = not getattr(sink, "reports_health", False)
+            slots.append((name, write_line if callable(write_line) else None, sink, counted))
+        self.slots = tuple(slots)
+
+    def info(self, **event: Any) -> dict[str, Any]:
+        line = None
+        for name, write_line, sink, counted in self.slots:
+            try:
+                if write_line is not None:
+                    if line is None:
+                        line = self.render(self, "info", event)
+                    write_line(line)
+                else:
+                    sink(event)
+            except Exception as exc:
+                health.dropped(name, exc)
+            else:
+                if counted:
+                    health.sent(name)
+        return event
+
+
+class _Pipeline:
+    def __init__(self, s: settings.Settings):
+        import structlog
+
+        procs: list[Any] = []
+        if s.redact:
+            procs.append(redactor(s.redact, s.redact_key))
+        if s.otel and _otel_available():
+            procs += [add_trace_ids, add_span_event]
+        procs += list(s.processors)
+        self.settings = s
+        renderer = structlog.processors.JSONRenderer(
+            serializer=orjson.dumps, default=json_default, option=orjson.OPT_NON_STR_KEYS
+        )
+        self.fanout = _Fanout(s.sinks, renderer)
+        self.logger = structlog.wrap_logger(
+            self.fanout,
+            processors=procs,
+            wrapper_class=structlog.make_filtering_bound_logger(0),
+            context_class=dict,
+            cache_logger_on_first_use=True,
+        ).bind(event=TRANSITION)  # bound first so "event" leads each line
+
+
+def _otel_available() -> bool:
+    try:
+        import opentelemetry.trace  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_pipeline: _Pipeline | None = None
+_build_lock = threading.Lock()
+
+
+def pipeline() -> _Pipeline:
+    global _pipeline
+    s = settings.current()
+    p = _pipeline
+    if p is None or p.settings is not s:
+        with _build_lock:
+            p = _pipeline
+            if p is None or p.settings is not s:
+                p = _pipeline = _Pipeline(s)
+    return p
+
+
+def emit(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Send events down the chain; returns them as the sinks saw them (redacted, with ids).
+
+    Never raises: a failing processor loses the event, counted under ``pipeline``.
+    """
+    health.emitted(len(events))
+    try:
+        log = pipeline().logger
+    except Exception as exc:
+        health.dropped("pipeline", exc, len(events))
+        return events
+    out = []
+    for event in events:
+        try:
+            out.append(log.info(TRANSITION, **event))
+        except Exception as exc:
+            health.dropped("pipeline", exc)
+            out.append(event)
+    return out
+
+
+def flush() -> None:
+    """Flush every configured sink that can be flushed (failures are counted, not raised)."""
+    for sink in settings.current().sinks:
+        fl = getattr(sink, "flush", None)
+        if callable(fl):
+            try:
+                fl()
+            except Exception as exc:
+                health.dropped(sink_name(sink), exc, 0)

@@ -1,0 +1,504 @@
+"""Tracking writes: one contract event per changed field, and the stamp on the document.
+
+Three ways in, one path out:
+
+- ``@tracked(...)`` for read-modify-write functions (sync or async) that take a document
+  and mutate or return it;
+- ``with tracking(doc, ...)`` for code that is not a function;
+- ``record(entity, before, after)`` for stores: diff what is stored against what is about
+  to be stored, which is what catches a whole-document save reverting another writer's field.
+
+All of them fail open: if diffing, stamping or emitting goes wrong the service's write still
+happens (counted in ``audit.stats()``); only the service's own exceptions propagate.
+Instrument each write once, in the service or in the store: both would report it twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import itertools
+import os
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+
+from audit import health, settings
+from audit.diff import MISSING, Change, diff
+from audit.emit import emit
+from audit.stamp import (
+    clone,
+    is_document,
+    plain,
+    snapshot,
+    stamp,
+    version_of,
+)
+from audit.writer import current_writer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# --- ids: a random per-process prefix and a counter, ~20x cheaper than uuid4 ---------------
+
+_counter = itertools.count()
+_prefix = os.urandom(8).hex()
+
+
+def _reseed() -> None:
+    global _prefix, _counter
+    _prefix = os.urandom(8).hex()
+    _counter = itertools.count()
+
+
+os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat its parent's ids
+
+
+def new_id() -> str:
+    """A 32-hex-digit id unique across processes (random prefix) and within one (counter)."""
+    return f"{_prefix}{next(_counter):016x}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def as_timestamp(value: Any) -> str | None:
+    """RFC 3339 text for a datetime (naive = UTC), epoch seconds, or text (kept as is)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).isoformat()
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+# --- annotations of the write in progress ---------------------------------------------------
+
+_annotations: ContextVar[dict[str, Any] | None] = ContextVar("audit_annotations", default=None)
+
+
+def annotate(*, source_ts: Any = None, attrs: Mapping[str, Any] | None = None) -> None:
+    """Inside a tracked function or ``tracking`` block: add to the write being tracked.
+
+    ``source_ts``: when the data being written was produced at its source (an SSE event's
+    ``updated_at``); ``attrs``: merged into the events' ``attrs``. Outside one: no effect.
+    """
+    current = _annotations.get()
+    if current is None:
+        return
+    if source_ts is not None:
+        current["source_ts"] = source_ts
+    if attrs:
+        current.setdefault("attrs", {}).update(attrs)
+
+
+# --- building events -------------------------------------------------------------------------
+
+
+def build_events(
+    entity: str,
+    changes: list[Change],
+    *,
+    writer: str,
+    actor: str | None = None,
+    entity_type: str | None = None,
+    write_id: str | None = None,
+    base_version: int | None = None,
+    version: int | None = None,
+    source_ts: Any = None,
+    priority: int | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    ts: str | None = None,
+) -> list[dict[str, Any]]:
+    """Contract events (CONTRACT.md §1) for ``changes``, sharing one ``write_id``."""
+    ts = ts or now_iso()
+    write_id = write_id or new_id()
+    source_ts = as_timestamp(source_ts)
+    attrs = dict(attrs) if attrs else None
+    events = []
+    for field, change, old, new in changes:
+        event: dict[str, Any] = {"event_id": new_id(), "ts": ts, "entity": entity}
+        if entity_type is not None:
+            event["entity_type"] = entity_type
+        event["field"] = field
+        event["change"] = change
+        if old is not MISSING:
+            event["old"] = old if type(old) in _SCALARS else clone(old)
+        if new is not MISSING:
+            event["new"] = new if type(new) in _SCALARS else clone(new)
+        event["writer"] = writer
+        if actor is not None:
+            event["actor"] = actor
+        event["write_id"] = write_id
+        if base_version is not None:
+            event["base_version"] = base_version
+        if version is not None:
+            event["version"] = version
+        if source_ts is not None:
+            event["source_ts"] = source_ts
+        if priority is not None:
+            event["priority"] = priority
+        if attrs:
+            event["attrs"] = attrs
+        events.append(event)
+    return events
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _who(writer: str | None, actor: str | None) -> tuple[str, str | None, int | None]:
+    scope = current_writer()
+    if writer is not None:
+        return writer, actor if actor is not None else None, None
+    if scope is not None:
+        return scope.name, actor if actor is not None else scope.actor, scope.priority
+    return settings.current().writer, actor, None
+
+
+def _write(
+    s: settings.Settings,
+    entity: Any,
+    before: Any,
+    after_plain: Any,
+    after_doc: Any,
+    *,
+    base_version: int | None,
+    version: int | None,
+    stamp_doc: bool,
+    writer: str | None = None,
+    actor: str | None = None,
+    entity_type: str | None = None,
+    source_ts: Any = None,
+    write_id: str | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    exclude: frozenset[str] | None = None,
+    booleans: bool = True,
+) -> list[dict[str, Any]]:
+    """Diff, stamp, emit: the one path every tracked write takes."""
+    if exclude is None:
+        exclude = frozenset((s.meta_key,))
+    if before is None and after_plain is not None and isinstance(after_plain, Mapping):
+        before = {}  # a new entity: its fields are added
+    elif after_plain is None and isinstance(before, Mapping):
+        after_plain = {}  # a deleted entity: its fields are removed
+    changes = diff(before, after_plain, exclude=exclude, booleans=booleans)
+    if not changes:
+        return []
+    name, actor, priority = _who(writer, actor)
+    if version is None:
+        version = (base_version or 0) + 1
+    write_id = write_id or new_id()
+    ts = now_iso()
+    if stamp_doc and after_doc is not None:
+        try:
+            stamp(
+                after_doc, s.meta_key, writer=name, at=ts, version=version, write_id=write_id,
+                fields=[c[0] for c in changes] if s.field_stamps else None,
+            )
+        except Exception as exc:
+            health.dropped("stamp", exc, 0)
+    events = build_events(
+        str(entity), changes, writer=name, actor=actor, entity_type=entity_type,
+        write_id=write_id, base_version=base_version, version=version, source_ts=source_ts,
+        priority=priority, attrs=attrs, ts=ts,
+    )
+    return emit(events)
+
+
+def record(
+    entity: Any,
+    before: Any,
+    after: Any,
+    *,
+    entity_type: str | None = None,
+    base_version: int | None = None,
+    version: int | None = None,
+    source_ts: Any = None,
+    write_id: str | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    writer: str | None = None,
+    actor: str | None = None,
+    stamp: bool = True,
+) -> list[dict[str, Any]]:
+    """Store side: record the write that replaces ``before`` (stored; None: new) by ``after``.
+
+    Defaults fit a store that saves whole documents: ``base_version`` is the version in
+    ``after``'s stamp (the version its writer read), ``version`` the stored version + 1 (or
+    ``base_version`` + 1), and ``after`` is stamped with it before the store saves it. The
+    writer is the current ``audit.writer`` scope. Returns the events (empty if nothing
+    changed); never raises on account of the instrumentation.
+    """
+    s = settings.current()
+    if not s.enabled:
+        return []
+    try:
+        if base_version is None:
+            base_version = version_of(after, s.meta_key)
+        if version is None:
+            stored = version_of(before, s.meta_key)
+            if stored is not None:
+                version = stored + 1
+        return _write(
+            s, entity, plain(before, s.meta_key), plain(after, s.meta_key), after,
+            base_version=base_version, version=version, stamp_doc=stamp, writer=writer,
+            actor=actor, entity_type=entity_type, source_ts=source_ts, write_id=write_id,
+            attrs=attrs,
+        )
+    except Exception as exc:
+        health.dropped("instrumentation", exc)
+        return []
+
+
+# --- the decorator and the context manager ---------------------------------------------------
+
+
+def _entity_of(doc: Any, entity: Any) -> Any:
+    if entity is None:
+        return doc["id"] if isinstance(doc, Mapping) else doc.id
+    if callable(entity):
+        return entity(doc)
+    return entity
+
+
+def _json_bytes(doc: Any) -> bytes | None:
+    """The document as JSON, if orjson can write it natively (dict, dataclass); else None.
+
+    No ``default``: a value orjson does not know makes the document go the slow way, with a
+    real copy, instead of being compared as a lossy text.
+    """
+    if type(doc) is dict or isinstance(doc, dict) or (
+        dataclasses.is_dataclass(doc) and not isinstance(doc, type)
+    ):
+        try:
+            return orjson.dumps(doc)
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+    return None
+
+
+class _Tracker:
+    """One tracked write: state taken before it, finished after it.
+
+    The state before is kept as JSON text when it can be (~1 us, against ~12 us for a deep
+    copy): if the text after is the same, nothing changed and nothing more is done; if not,
+    the text is parsed back for the diff.
+    """
+
+    __slots__ = (
+        "s", "doc", "entity", "entity_type", "before", "before_json", "base_version",
+        "writer", "source_ts", "attrs", "annotations", "token", "events",
+    )
+
+    def __init__(
+        self,
+        doc: Any,
+        entity: Any,
+        entity_type: str | None,
+        writer: str | None,
+        source_ts: Any,
+        attrs: Mapping[str, Any] | None,
+    ):
+        self.s = s = settings.current()
+        self.doc = doc
+        self.entity_type = entity_type
+        self.writer = writer
+        self.source_ts = source_ts
+        self.attrs = attrs
+        self.events: list[dict[str, Any]] = []
+        self.annotations: dict[str, Any] = {}
+        self.before = None
+        try:
+            self.entity = _entity_of(doc, entity)
+            self.base_version = version_of(doc, s.meta_key)
+            self.before_json = _json_bytes(doc)
+            if self.before_json is None:
+                self.before = snapshot(doc, s.meta_key)
+        except Exception as exc:
+            health.dropped("instrumentation", exc)
+            self.doc = None  # nothing to finish
+        self.token = _annotations.set(self.annotations)
+
+    def finish(self, result: Any) -> None:
+        _annotations.reset(self.token)
+        if self.doc is None:
+            return
+        try:
+            after = result if result is not None and is_document(result) else self.doc
+            meta_key = self.s.meta_key
+            if self.before_json is not None:
+                after_json = _json_bytes(after)
+                if after_json == self.before_json:
+                    return  # the same JSON: nothing changed
+                before = orjson.loads(self.before_json)
+                # Without booleans on either side, == alone proves containers unchanged.
+                booleans = after_json is None or any(
+                    token in text for token in (b"true", b"false")
+                    for text in (self.before_json, after_json)
+                )
+                if after_json is not None and not isinstance(after, Mapping):
+                    after_plain = orjson.loads(after_json)  # a dataclass, as data
+                else:
+                    after_plain = plain(after, meta_key)
+            else:
+                before = self.before
+                after_plain = plain(after, meta_key)
+                booleans = True
+            source_ts = self.annotations.get("source_ts", None)
+            if source_ts is None and self.source_ts is not None:
+                source_ts = self.source_ts(after) if callable(self.source_ts) else self.source_ts
+            attrs = self.attrs
+            if "attrs" in self.annotations:
+                attrs = {**(attrs or {}), **self.annotations["attrs"]}
+            self.events = _write(
+                self.s, self.entity, before, after_plain, after,
+                base_version=self.base_version, version=None, stamp_doc=True,
+                writer=self.writer, entity_type=self.entity_type, source_ts=source_ts,
+                attrs=attrs, booleans=booleans,
+            )
+        except Exception as exc:
+            health.dropped("instrumentation", exc)
+
+    def abandon(self) -> None:
+        _annotations.reset(self.token)
+
+
+def _doc_locator(fn: Callable[..., Any], doc: int | str | None) -> Callable[[tuple, dict], Any]:
+    """How to find the document among a call's arguments: by position or by name; default
+    the first parameter that is not ``self``/``cls``."""
+    params = list(inspect.signature(fn).parameters.values())
+    if doc is None:
+        doc = 1 if params and params[0].name in ("self", "cls") else 0
+    if isinstance(doc, int):
+        index = doc
+        name = params[index].name if index < len(params) else None
+    else:
+        name = doc
+        names = [p.name for p in params]
+        index = names.index(name) if name in names else None
+
+    def locate(args: tuple, kwargs: dict) -> Any:
+        if index is not None and index < len(args):
+            return args[index]
+        if name is not None and name in kwargs:
+            return kwargs[name]
+        raise LookupError(f"no document argument {doc!r} in the call of {fn.__qualname__}")
+
+    return locate
+
+
+def tracked(
+    fn: Callable[..., Any] | None = None,
+    *,
+    entity: Any = None,
+    entity_type: str | None = None,
+    doc: int | str | None = None,
+    writer: str | None = None,
+    source_ts: Any = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> Any:
+    """Track a read-modify-write function: ``@tracked(entity=lambda d: d["id"])``.
+
+    The function (sync or async) takes a document (``doc``: which argument, by position or
+    name; default the first that is not ``self``) and mutates it or returns a document.
+    After it returns, each changed field becomes one event, and the document gets its stamp.
+    ``entity``: a callable on the document, or a fixed id (default ``doc["id"]`` /
+    ``doc.id``); ``source_ts``: a value, or a callable on the document after the write;
+    ``writer`` overrides the ``audit.writer`` scope. If the function raises, nothing is
+    recorded: the write did not happen.
+    """
+    if fn is None:
+        return functools.partial(
+            tracked, entity=entity, entity_type=entity_type, doc=doc, writer=writer,
+            source_ts=source_ts, attrs=attrs,
+        )
+    locate = _doc_locator(fn, doc)
+
+    def start(args: tuple, kwargs: dict) -> _Tracker | None:
+        if not settings.current().enabled:
+            return None
+        try:
+            document = locate(args, kwargs)
+        except Exception as exc:
+            health.dropped("instrumentation", exc)
+            return None
+        return _Tracker(document, entity, entity_type, writer, source_ts, attrs)
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            tracker = start(args, kwargs)
+            if tracker is None:
+                return await fn(*args, **kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException:
+                tracker.abandon()
+                raise
+            tracker.finish(result)
+            return result
+
+        return awrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tracker = start(args, kwargs)
+        if tracker is None:
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException:
+            tracker.abandon()
+            raise
+        tracker.finish(result)
+        return result
+
+    return wrapper
+
+
+class tracking:  # noqa: N801 - used like a function: `with audit.tracking(doc):`
+    """Track the changes made to ``doc`` inside a ``with`` block::
+
+        with audit.tracking(block, entity="block-A", entity_type="block") as b:
+            b["content"] = "x"
+
+    The block must change the document in place. ``events`` holds what was emitted. If the
+    block raises, nothing is recorded.
+    """
+
+    def __init__(
+        self,
+        doc: Any,
+        *,
+        entity: Any = None,
+        entity_type: str | None = None,
+        writer: str | None = None,
+        source_ts: Any = None,
+        attrs: Mapping[str, Any] | None = None,
+    ):
+        self._args = (doc, entity, entity_type, writer, source_ts, attrs)
+        self._tracker: _Tracker | None = None
+        self.events: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Any:
+        if settings.current().enabled:
+            self._tracker = _Tracker(*self._args)
+        return self._args[0]
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        tracker, self._tracker = self._tracker, None
+        if tracker is None:
+            return
+        if exc_type is not None:
+            tracker.abandon()
+            return
+        tracker.finish(None)
+        self.events = tracker.events

@@ -1,0 +1,154 @@
+"""OpenTelemetry exporters that store ``field.transition`` span events and log records.
+
+For services already shipping traces or logs through OpenTelemetry: add
+``DuckDBSpanExporter`` to the TracerProvider (or ``DuckDBLogExporter`` to the LoggerProvider)
+and the transitions that ``audit`` attached to spans arrive in the store through the bulk
+ingest's path (`collectors.ingest.load_lines`). Everything else in the batch is ignored.
+
+Not a record of truth: OpenTelemetry's batch processors drop spans and logs when their queue
+is full (about a fifth of them in a tight loop), and a span keeps at most 128 events by
+default. Use the spool (`collectors.spool.SpoolSink`) where every transition must be kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import duckdb
+import orjson
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from audit import health
+from audit.emit import JSON_KEYS, render
+from audit.event import TRANSITION
+from collectors.ingest import load_lines
+from collectors.store import migrate, open_store
+
+
+def event_from_attributes(
+    attributes: Mapping[str, Any] | None, trace_id: int | None, span_id: int | None,
+    timestamp_ns: int | None = None,
+) -> dict[str, Any]:
+    """Rebuild a contract event from span-event / log-record attributes (`audit.emit`)."""
+    event: dict[str, Any] = {"event": TRANSITION}
+    for key, value in (attributes or {}).items():
+        if key in JSON_KEYS and isinstance(value, str):
+            try:
+                event[key] = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                event[key] = value
+        else:
+            event[key] = value
+    if trace_id:
+        event["trace_id"] = format(trace_id, "032x")
+    if span_id:
+        event["span_id"] = format(span_id, "016x")
+    if "ts" not in event and timestamp_ns:
+        from datetime import UTC, datetime
+
+        event["ts"] = datetime.fromtimestamp(timestamp_ns / 1e9, UTC).isoformat()
+    return event
+
+
+def span_transitions(spans: Sequence[ReadableSpan]) -> Iterator[dict[str, Any]]:
+    for span in spans:
+        ctx = span.context
+        for ev in span.events:
+            if ev.name == TRANSITION:
+                yield event_from_attributes(
+                    ev.attributes, ctx.trace_id if ctx else None, ctx.span_id if ctx else None,
+                    ev.timestamp,
+                )
+
+
+def log_transitions(records: Sequence[ReadableLogRecord]) -> Iterator[dict[str, Any]]:
+    for item in records:
+        rec = getattr(item, "log_record", item)
+        if rec.event_name == TRANSITION:
+            yield event_from_attributes(rec.attributes, rec.trace_id, rec.span_id, rec.timestamp)
+
+
+class _Store:
+    """One connection for an exporter; exports may come from the processor's thread."""
+
+    def __init__(self, db: Any, wait_s: float, name: str):
+        if isinstance(db, duckdb.DuckDBPyConnection):
+            migrate(db)
+            self.con, self.owned = db.cursor(), False
+        else:
+            self.con, self.owned = open_store(db, wait_s=wait_s), True
+        self.lock = threading.Lock()
+        self.name = name
+        self.closed = False
+
+    def store(self, events: list[dict[str, Any]], source: str) -> bool:
+        if not events:
+            return True
+        with self.lock:
+            if self.closed:
+                health.dropped(self.name, "shut down", len(events))
+                return False
+            try:
+                summary = load_lines(self.con, [render(e) for e in events], source)
+            except Exception as exc:
+                health.dropped(self.name, exc, len(events))
+                return False
+        health.sent(self.name, summary.ingested + summary.duplicates)
+        if summary.rejected:
+            health.dropped(self.name, "rejected by validation", summary.rejected)
+        return True
+
+    def close(self) -> None:
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                with contextlib.suppress(duckdb.Error):
+                    self.con.close()
+
+
+class DuckDBSpanExporter(SpanExporter):
+    """``provider.add_span_processor(SimpleSpanProcessor(DuckDBSpanExporter("audit.duckdb")))``;
+    ``db``: a path or an open DuckDB connection (not closed on shutdown)."""
+
+    def __init__(self, db: Any = None, *, wait_s: float = 10.0, name: str = "otel-span-exporter"):
+        self._store = _Store(db, wait_s, name)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ok = self._store.store(list(span_transitions(spans)), "otel:spans")
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        if self._store.owned:
+            self._store.close()
+        else:
+            self._store.closed = True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class DuckDBLogExporter(LogRecordExporter):
+    """``provider.add_log_record_processor(SimpleLogRecordProcessor(DuckDBLogExporter(db)))``
+    for records emitted by `audit.OTelLogSink` (``event_name="field.transition"``)."""
+
+    def __init__(self, db: Any = None, *, wait_s: float = 10.0, name: str = "otel-log-exporter"):
+        self._store = _Store(db, wait_s, name)
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        ok = self._store.store(list(log_transitions(batch)), "otel:logs")
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        if self._store.owned:
+            self._store.close()
+        else:
+            self._store.closed = True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

@@ -1,0 +1,433 @@
+"""Tracking writes: events per changed field, stamps and versions, failing open."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+
+import attrs
+import jsonschema
+import pydantic
+import pytest
+from instrument_support import ListSink, fresh_audit, list_sink
+
+import audit
+from audit.event import json_schema
+
+
+@pytest.fixture(autouse=True)
+def _fresh_audit():
+    yield from fresh_audit()
+
+
+@pytest.fixture
+def sink():
+    return list_sink()
+
+
+def block(**extra):
+    return {"id": "block-A", "content": "old", "indexingList": [{"status": "processing"}], **extra}
+
+
+def test_one_event_per_changed_field_sharing_a_write_id(sink):
+    @audit.tracked(entity_type="block")
+    def apply(doc):
+        doc["content"] = "new"
+        doc["indexingList"][0]["status"] = "done"
+        doc["indexingList"].append({"status": "queued"})
+
+    doc = block()
+    with audit.writer("workflow", actor="engine-1"):
+        assert apply(doc) is None
+    events = sink.events
+    assert [(e["field"], e["change"]) for e in events] == [
+        ("content", "changed"),
+        ("indexingList.0.status", "changed"),
+        ("indexingList.1", "added"),
+    ]
+    assert events[0]["old"] == "old" and events[0]["new"] == "new"
+    assert "old" not in events[2] and events[2]["new"] == {"status": "queued"}
+    assert len({e["write_id"] for e in events}) == 1
+    assert len({e["event_id"] for e in events}) == 3
+    for e in events:
+        assert e["event"] == "field.transition"
+        assert (e["entity"], e["entity_type"], e["writer"], e["actor"]) == (
+            "block-A", "block", "workflow", "engine-1")
+        assert e["version"] == 1 and "base_version" not in e
+        jsonschema.validate(e, json_schema())
+    meta = doc["_meta"]
+    assert meta["last_updated_by"] == "workflow"
+    assert meta["version"] == 1
+    assert meta["last_updated_at"] == events[0]["ts"]
+    assert meta["write_id"] == events[0]["write_id"]
+
+
+def test_versions_count_writes_and_base_version_is_the_version_read(sink):
+    @audit.tracked
+    def set_content(doc, value):
+        doc["content"] = value
+
+    doc = block()
+    for i in range(3):
+        set_content(doc, f"v{i}")
+    assert [(e.get("base_version"), e["version"]) for e in sink.events] == [
+        (None, 1), (1, 2), (2, 3)]
+    assert doc["_meta"]["version"] == 3
+
+
+def test_a_write_that_changes_nothing_emits_nothing_and_keeps_the_version(sink):
+    @audit.tracked
+    def noop(doc):
+        doc["content"] = doc["content"]
+        return doc
+
+    doc = block(_meta={"version": 7, "last_updated_by": "user"})
+    noop(doc)
+    assert sink.events == []
+    assert doc["_meta"] == {"version": 7, "last_updated_by": "user"}
+
+
+def test_returned_document_is_the_one_stamped_and_input_is_untouched(sink):
+    @audit.tracked(entity=lambda d: d["id"])
+    def with_content(doc, value):
+        return {**doc, "content": value}
+
+    doc = block()
+    out = with_content(doc, "x")
+    assert out["content"] == "x" and out["_meta"]["version"] == 1
+    assert "_meta" not in doc
+    assert [e["field"] for e in sink.events] == ["content"]
+
+
+def test_the_metadata_key_is_configurable_and_never_diffed(sink):
+    audit.configure(meta_key="audit_meta")
+
+    @audit.tracked
+    def edit(doc):
+        doc["content"] = "x"
+        doc["audit_meta"]["note"] = "touched by the function itself"
+
+    doc = block(audit_meta={"version": 4})
+    edit(doc)
+    assert [e["field"] for e in sink.events] == ["content"]
+    assert sink.events[0]["base_version"] == 4
+    assert doc["audit_meta"]["version"] == 5
+    assert "_meta" not in doc
+
+
+def test_exception_in_the_write_records_nothing_and_propagates(sink):
+    @audit.tracked
+    def broken(doc):
+        doc["content"] = "half-done"
+        raise ValueError("boom")
+
+    doc = block()
+    with pytest.raises(ValueError, match="boom"):
+        broken(doc)
+    assert sink.events == []
+    assert "_meta" not in doc
+
+
+def test_async_function_is_tracked(sink):
+    @audit.tracked(entity_type="block")
+    async def fetch_and_apply(doc):
+        await asyncio.sleep(0)
+        doc["indexingList"][0]["status"] = "done"
+        return doc
+
+    doc = asyncio.run(fetch_and_apply(block()))
+    assert sink.fields() == ["indexingList.0.status"]
+    assert doc["_meta"]["version"] == 1
+
+
+def test_method_finds_the_document_after_self(sink):
+    class Service:
+        @audit.tracked(entity_type="block")
+        def apply(self, doc, value):
+            doc["content"] = value
+
+        @audit.tracked(doc="target")
+        def other(self, value, target):
+            target["content"] = value
+
+    svc = Service()
+    svc.apply(block(), "a")
+    svc.other("b", target=block())
+    assert [e["new"] for e in sink.events] == ["a", "b"]
+
+
+# --- documents that are objects -------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class DataBlock:
+    id: str
+    content: str
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+@attrs.define
+class AttrsBlock:
+    id: str
+    content: str
+    _meta: dict | None = None
+
+
+class ModelBlock(pydantic.BaseModel):
+    id: str
+    content: str
+    indexingList: list[dict] = []
+    _meta: dict | None = pydantic.PrivateAttr(default=None)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DataBlock("block-A", "old"),
+        lambda: AttrsBlock("block-A", "old"),
+        lambda: ModelBlock(id="block-A", content="old"),
+    ],
+    ids=["dataclass", "attrs", "pydantic"],
+)
+def test_object_documents_are_diffed_and_stamped(sink, make):
+    @audit.tracked(entity_type="block")
+    def edit(doc):
+        doc.content = "new"
+        return doc
+
+    doc = make()
+    with audit.writer("user"):
+        edit(doc)
+        edit(doc)  # no change: no event
+    assert [(e["field"], e["old"], e["new"]) for e in sink.events] == [("content", "old", "new")]
+    assert doc._meta["version"] == 1 and doc._meta["last_updated_by"] == "user"
+
+
+def test_object_that_cannot_carry_a_stamp_still_emits(sink):
+    @attrs.define  # slotted, no _meta attribute
+    class Slotted:
+        id: str
+        content: str
+
+    @audit.tracked
+    def edit(doc):
+        doc.content = "new"
+
+    edit(Slotted("s-1", "old"))
+    assert sink.fields() == ["content"]
+    assert audit.stats()["sinks"]["stamp"]["errors"] == 1
+
+
+# --- the context manager and the store-side record ---------------------------------------------
+
+
+def test_tracking_block(sink):
+    doc = block()
+    with audit.writer("user"):
+        t = audit.tracking(doc, entity="block-A", entity_type="block")
+        with t as d:
+            d["content"] = "typed by a person"
+    assert sink.fields() == ["content"]
+    assert t.events[0]["writer"] == "user"
+    assert doc["_meta"]["version"] == 1
+
+    with pytest.raises(RuntimeError), audit.tracking(doc) as d:
+        d["content"] = "abandoned"
+        raise RuntimeError
+    assert len(sink.events) == 1
+
+
+def test_record_catches_a_whole_document_save_reverting_another_writers_field(sink):
+    """The design analysis' risk 1: both read v1; workflow saves content; instantiation
+    then saves its whole copy, which still has the old content."""
+    store = {"block-A": {"id": "block-A", "content": "old", "indexingList": []}}
+
+    def save(doc):
+        audit.record(doc["id"], store.get(doc["id"]), doc, entity_type="block")
+        store[doc["id"]] = doc
+
+    read_by_workflow = {**store["block-A"]}
+    read_by_instantiation = {**store["block-A"], "indexingList": []}
+    with audit.writer("workflow"):
+        read_by_workflow["content"] = "new content"
+        save(read_by_workflow)
+    with audit.writer("instantiation"):
+        read_by_instantiation["indexingList"] = [{"status": "done"}]
+        save(read_by_instantiation)
+
+    wf, inst = [e for e in sink.events if e["writer"] == "workflow"], [
+        e for e in sink.events if e["writer"] == "instantiation"]
+    assert [(e["field"], e["new"], e["version"]) for e in wf] == [("content", "new content", 1)]
+    reverted = next(e for e in inst if e["field"] == "content")
+    assert (reverted["old"], reverted["new"]) == ("new content", "old")
+    assert reverted["version"] == 2 and "base_version" not in reverted  # it read no version
+    assert store["block-A"]["_meta"]["version"] == 2
+
+
+def test_record_creation_and_deletion(sink):
+    events = audit.record("e-1", None, {"a": 1, "b": {"c": 2}})
+    assert [(e["field"], e["change"]) for e in events] == [("a", "added"), ("b", "added")]
+    events = audit.record("e-1", {"a": 1}, None)
+    assert [(e["field"], e["change"], e["old"]) for e in events] == [("a", "removed", 1)]
+
+
+def test_record_explicit_versions_source_ts_write_id_and_attrs(sink):
+    events = audit.record(
+        "e-1", {"a": 1}, {"a": 2, "b": 3}, base_version=4, version=9,
+        source_ts="2025-01-01T00:00:00Z", write_id="w-1", attrs={"sse_seq": 12},
+        stamp=False,
+    )
+    for e in events:
+        assert (e["base_version"], e["version"], e["write_id"]) == (4, 9, "w-1")
+        assert e["source_ts"] == "2025-01-01T00:00:00Z" and e["attrs"] == {"sse_seq": 12}
+
+
+def test_annotate_and_source_ts_callable(sink):
+    @audit.tracked(source_ts=lambda d: d["updated_at"])
+    def apply_sse(doc, event):
+        doc.update(event)
+
+    @audit.tracked
+    def apply_polled(doc, polled):
+        doc["status"] = polled["status"]
+        audit.annotate(source_ts=polled["produced_at"], attrs={"poll": 3})
+
+    doc = {"id": "b"}
+    apply_sse(doc, {"content": "x", "updated_at": "2025-01-01T00:00:01+00:00"})
+    apply_polled(doc, {"status": "error", "produced_at": "2025-01-01T00:00:00+00:00"})
+    by_field = {e["field"]: e for e in sink.events}
+    assert by_field["content"]["source_ts"] == "2025-01-01T00:00:01+00:00"
+    assert by_field["status"]["source_ts"] == "2025-01-01T00:00:00+00:00"
+    assert by_field["status"]["attrs"] == {"poll": 3}
+    audit.annotate(source_ts="ignored outside a tracked write")
+
+
+# --- redaction --------------------------------------------------------------------------------
+
+
+def test_redacted_fields_are_hashed_and_equal_values_stay_equal(sink):
+    audit.configure(redact=("content",))
+    audit.record("b", {"content": "secret", "n": 1}, {"content": "other", "n": 2})
+    audit.record("b", {"content": "other"}, {"content": "secret"})
+    audit.record("b", {}, {"nested": {"content": "secret", "keep": 1}})
+    first, n, second, nested = sink.events
+    assert set(first["old"]) == {"sha256", "len"} and first["old"]["len"] == 6
+    assert first["new"] == second["old"] and first["old"] == second["new"]
+    assert n["new"] == 2
+    assert nested["new"]["keep"] == 1 and nested["new"]["content"] == first["old"]
+    assert "secret" not in repr(sink.events)
+
+
+# --- failing open -----------------------------------------------------------------------------
+
+
+def test_a_failing_sink_never_breaks_the_write(caplog):
+    good = ListSink()
+
+    def disk_full(event):
+        raise OSError(28, "No space left on device")
+
+    audit.configure(sink=[disk_full, good], otel=False)
+
+    @audit.tracked
+    def edit(doc, value):
+        doc["content"] = value
+        return "service result"
+
+    doc = block()
+    with caplog.at_level(logging.WARNING, logger="audit"):
+        results = [edit(doc, f"v{i}") for i in range(5)]
+    assert results == ["service result"] * 5
+    assert doc["content"] == "v4" and doc["_meta"]["version"] == 5
+    assert len(good.events) == 5
+    stats = audit.stats()
+    assert stats["events"] == 5
+    assert stats["sinks"]["disk_full"]["dropped"] == 5
+    assert stats["sinks"]["disk_full"]["reasons"] == {"OSError": 5}
+    assert stats["sinks"]["list"] == {
+        "sent": 5, "dropped": 0, "errors": 0, "reasons": {}, "last_error": None}
+    warnings = [r for r in caplog.records if r.name == "audit"]
+    assert len(warnings) == 1 and "disk_full" in warnings[0].getMessage()
+
+
+def test_unserialisable_values_and_failing_processors_are_counted_not_raised():
+    lines = []
+
+    class LineSink:
+        name = "lines"
+
+        def write_line(self, line):
+            lines.append(line)
+
+    def broken_processor(_logger, _name, event):
+        if event["field"] == "bad":
+            raise RuntimeError("processor bug")
+        return event
+
+    audit.configure(sink=LineSink(), processors=[broken_processor], otel=False)
+    assert audit.record("e", {}, {"bad": 1, "good": {1, 2}}) != []
+    assert len(lines) == 1 and b'"good"' in lines[0] and b"[1,2]" in lines[0]
+    assert audit.stats()["sinks"]["pipeline"]["dropped"] == 1
+
+
+def test_a_document_argument_that_is_missing_does_not_break_the_call():
+    audit.configure(sink=ListSink())
+
+    @audit.tracked(doc="doc")
+    def f(**kwargs):
+        return "ran"
+
+    assert f(other=1) == "ran"
+    assert audit.stats()["sinks"]["instrumentation"]["errors"] == 1
+
+
+def test_disabled_instrumentation_is_a_plain_call(sink):
+    audit.configure(enabled=False)
+
+    @audit.tracked
+    def edit(doc):
+        doc["content"] = "x"
+
+    doc = block()
+    edit(doc)
+    assert sink.events == [] and "_meta" not in doc
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_stamps_and_versions_are_right_after_concurrent_writes(sink):
+    """Eight threads do read-modify-write on one stored document under the store's lock:
+    every write gets its own version, each write's base is the previous write's version."""
+    store = {"id": "block-A", "counter": 0}
+    lock = threading.Lock()
+
+    @audit.tracked(entity_type="block")
+    def bump(doc, who):
+        doc["counter"] += 1
+        doc["last"] = who
+
+    def worker(i):
+        with audit.writer("user" if i % 2 else "workflow", actor=str(i)):
+            for _ in range(25):
+                with lock:
+                    bump(store, i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    counter_events = [e for e in sink.events if e["field"] == "counter"]
+    assert len(counter_events) == 200
+    assert sorted(e["version"] for e in counter_events) == list(range(1, 201))
+    for e in counter_events:
+        assert e.get("base_version", 0) == e["version"] - 1
+        assert e["new"] == e["version"]
+    assert store["_meta"]["version"] == 200 == store["counter"]
+    last = max(counter_events, key=lambda e: e["version"])
+    assert store["_meta"]["last_updated_by"] == last["writer"]
+    assert store["_meta"]["write_id"] == last["write_id"]
