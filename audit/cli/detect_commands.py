@@ -239,20 +239,22 @@ def _print_timeline(entity: str, rows: list[dict]) -> None:
     from queries.explain import show
 
     table = Table(title=f"{entity}: transitions in commit order", title_justify="left")
-    table.add_column("ts / version", overflow="fold")
-    table.add_column("field", overflow="fold")
-    table.add_column("old → new", overflow="fold", ratio=2)
-    table.add_column("writer", overflow="fold")
-    table.add_column("findings", overflow="fold")
+    table.add_column("when", no_wrap=True)
+    table.add_column("field", overflow="fold", ratio=2)
+    table.add_column("old → new", overflow="fold", ratio=3)
+    table.add_column("writer", overflow="fold", ratio=2)
+    table.add_column("findings", overflow="fold", ratio=2)
     for row in rows:
-        version = ""
-        if row["version"] is not None or row["base_version"] is not None:
-            version = f"\nv{row['base_version'] if row['base_version'] is not None else '?'}"
-            version += f"→v{row['version'] if row['version'] is not None else '?'}"
+        date, _, time = row["ts"].partition("T")
+        when = f"{date}\n{time}"
+        if row["version"] is not None:
+            when += f"\nv{row['version']}"
+            if row["base_version"] is not None:
+                when += f" (read v{row['base_version']})"
         change = Text(show(row["old"], row["has_old"]))
         change.append(" → ")
         change.append(show(row["new"], row["has_new"]))
-        writer = row["writer"] + (f"\n({row['actor']})" if row["actor"] else "")
+        writer = row["writer"] + (f" ({row['actor']})" if row["actor"] else "")
         marks = Text("\n".join(row["findings"]), style="bold red" if row["findings"] else "")
-        table.add_row(Text(row["ts"] + version), Text(row["field"]), change, Text(writer), marks)
+        table.add_row(Text(when), Text(row["field"]), change, Text(writer), marks)
     _console().print(table)
