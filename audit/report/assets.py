@@ -202,11 +202,37 @@ SCRIPT = """
         sizes.push({width: box.width, height: box.height,
                     marks: svg.querySelectorAll('g.write').length});
       });
+      // Exercise the controls too: each detector filter, then hovering a witness.
+      // (By class, not by layout: measuring rows inside closed <details> forces a layout
+      // per row, minutes on a large report.)
+      var shown = function () {
+        var n = 0;
+        document.querySelectorAll('[data-fingerprint]').forEach(function (el) {
+          if (!el.closest('.hidden-by-filter')) { n += 1; }
+        });
+        return n;
+      };
+      var filters = [];
+      document.querySelectorAll('button.detector').forEach(function (button) {
+        button.click();
+        filters.push({detector: button.getAttribute('data-detector'), shown: shown()});
+        button.click();
+      });
+      var lit = null;
+      var item = document.querySelector('ol.witnesses li[data-event-id]');
+      if (item) {
+        item.dispatchEvent(new MouseEvent('mouseenter'));
+        lit = item.closest('article').querySelectorAll('g.write.lit').length;
+        item.dispatchEvent(new MouseEvent('mouseleave'));
+      }
       var out = document.getElementById('selftest');
       out.textContent = JSON.stringify({
         errors: window.__auditErrors || [],
         timelines: sizes,
-        findings: document.querySelectorAll('[data-fingerprint]').length
+        findings: document.querySelectorAll('[data-fingerprint]').length,
+        shown: shown(),
+        filters: filters,
+        lit: lit
       });
       out.setAttribute('data-done', 'true');
     });

@@ -321,6 +321,14 @@ def test_the_page_renders_in_chromium_without_script_errors(built, chromium, tmp
     assert len(timelines) == sum(len(g.swimlanes) for g in result.shown) > 0
     for box in timelines:
         assert box["width"] > 100 and box["height"] > 50 and box["marks"] >= 1
+    # The controls work: a detector tile shows only its findings, then all again; pointing
+    # at a witness lights its mark.
+    per_detector: dict[str, int] = {}
+    for f in result.findings:
+        per_detector[f.detector] = per_detector.get(f.detector, 0) + 1
+    assert {x["detector"]: x["shown"] for x in outcome["filters"]} == per_detector
+    assert outcome["shown"] == len(result.findings)
+    assert outcome["lit"] == 1
 
 
 # --- the terminal --------------------------------------------------------------------------
