@@ -30,6 +30,7 @@ class WorkingCopy:
     """A writer's copy of a block; its stamp holds the version the writer believes it has."""
 
     doc: dict[str, Any]
+    seen: int = 0  # saves of the block reflected when it was read (for the ground truth)
 
     def get(self, path: str) -> Any:
         return get_path(self.doc, path)
@@ -42,8 +43,6 @@ class WorkingCopy:
 @dataclass
 class ClientStats:
     writes: int = 0  # writes the writer made (one per `write` call)
-    applied: int = 0
-    dropped: int = 0  # unsafe: the store ignored the save as older than what it holds
     retries: int = 0  # safe: compare-and-swap refusals, each followed by a fresh read
     refused_fields: int = 0  # safe: field changes the priority/freshness rules refused
     refused: Counter = field(default_factory=Counter)  # field path -> refusals
@@ -59,7 +58,7 @@ class Client:
         self._ids = itertools.count(1)
 
     def open(self, block_id: str) -> WorkingCopy:
-        return WorkingCopy(self.store.read(block_id))
+        return WorkingCopy(*self.store.checkout(block_id))
 
     def write(self, working: WorkingCopy, changes: dict[str, Any], *, source_ts: float) -> None:
         """Write ``changes`` (field path -> value) from data produced at ``source_ts``."""
@@ -76,34 +75,30 @@ class Client:
         for path, value in changes.items():
             set_path(working.doc, path, value)
         saved = self.store.save(
-            working.doc, writer=self.writer, write_id=write_id, source_ts=source_ts,
-            intended=frozenset(changes),
+            working.doc, writer=self.writer, actor=self.actor, write_id=write_id,
+            source_ts=source_ts, intended=frozenset(changes), seen=working.seen,
         )
-        # The writer carries on from its own copy, believing its save went through (the
-        # service answers 200 either way), as version read + 1.
-        working.doc[META] = {**working.doc[META], "version": working.version + 1}
-        self.stats.applied += saved.applied
-        self.stats.dropped += not saved.applied
+        # The writer carries on from its own copy, at the version the service answered.
+        working.doc[META] = {**working.doc[META], "version": saved.doc[META]["version"]}
 
     def _write_checked(
         self, working: WorkingCopy, changes: dict[str, Any], source_ts: float, write_id: str
     ) -> None:
-        base = working.doc
+        base, seen = working.doc, working.seen
         for _ in range(MAX_ATTEMPTS):
             doc = copy.deepcopy(base)
             for path, value in changes.items():
                 set_path(doc, path, value)
             try:
                 saved = self.store.save_checked(
-                    doc, writer=self.writer, write_id=write_id, source_ts=source_ts,
-                    intended=frozenset(changes),
+                    doc, writer=self.writer, actor=self.actor, write_id=write_id,
+                    source_ts=source_ts, intended=frozenset(changes), seen=seen,
                 )
             except audit.ConflictError:
                 self.stats.retries += 1
-                base = self.store.read(doc["id"])  # read again, re-apply our own changes
+                base, seen = self.store.checkout(doc["id"])  # read again, re-apply ours
                 continue
-            working.doc = saved.doc
-            self.stats.applied += 1
+            working.doc, working.seen = saved.doc, seen
             self.stats.refused_fields += len(saved.refused)
             self.stats.refused.update(saved.refused)
             return

@@ -166,11 +166,16 @@ def truth_notes(run: RunResult) -> Text:
             f"\n{clobbers} of the {lost} lost updates were fields the writer never meant to "
             "touch: they rode along in its stale copy of the whole block."
         )
-    if sim.stats.get("dropped"):
+    hidden = sim.truth.hidden_by_forks()
+    if hidden:
+        on_fork = sum(1 for e1, _ in hidden if sim.truth.forked(e1.entity, e1.version))
         text.append(
-            f"\n{sim.stats['dropped']} more saves were silently dropped by the service's "
-            "\"ignore older versions\" check: nothing was written, so there is no transition "
-            "to audit (and the writer was never told)."
+            f"\nIn all, {len(sim.truth.unseen_overwrites())} writes replaced a value their "
+            f"writer had never seen. The other {len(hidden)} hid behind a forked version: "
+            "the writer had seen one write that produced version N and overwrote another "
+            "that produced the same N, which no rule on version numbers can tell apart; "
+            + ("each" if on_fork == len(hidden) else f"{on_fork} of them")
+            + " sits on a fork the audit reports (version_conflict)."
         )
     return text
 
@@ -243,7 +248,6 @@ def side_by_side(unsafe: RunResult, safe: RunResult) -> Table:
     us, ss = unsafe.simulation.stats, safe.simulation.stats
     table.add_row("", "", "")
     table.add_row("writes made", str(us["writes"]), str(ss["writes"]))
-    table.add_row("saves dropped silently", str(us["dropped"]), str(ss["dropped"]))
     table.add_row("conflicts refused and retried", "—", str(ss["retries"]))
     table.add_row("field changes refused by rule", "—", str(ss["refused_fields"]))
     table.add_row("audit matches ground truth", _yes(unsafe.exact), _yes(safe.exact))

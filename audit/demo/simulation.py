@@ -146,7 +146,7 @@ def _race(
 
 
 def _totals(sim: Simulation) -> dict[str, int]:
-    out = {"writes": 0, "applied": 0, "dropped": 0, "retries": 0, "refused_fields": 0}
+    out = {"writes": 0, "retries": 0, "refused_fields": 0}
     for actor in sim.actors:
         for key in out:
             out[key] += getattr(actor.client.stats, key)

@@ -76,12 +76,15 @@ class Transition:
     old: Any
     new: Any
     writer: str
+    actor: str
     write_id: str
     base_version: int
     version: int
     source_ts: float
     ts: float
     intended: bool  # the writer meant to change this field; False: its stale copy rode along
+    position: int  # the save's position among the block's saves
+    seen: int  # saves of the block the writer's copy reflected
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,9 @@ class GroundTruth:
             for path, old, new in changed:
                 self.transitions[(save.entity, path)].append(
                     Transition(
-                        save.entity, path, old, new, save.writer, save.write_id,
+                        save.entity, path, old, new, save.writer, save.actor, save.write_id,
                         save.base_version, save.version, save.source_ts, save.ts,
-                        path in save.intended,
+                        path in save.intended, save.position, save.seen,
                     )
                 )
 
@@ -145,6 +148,36 @@ class GroundTruth:
         for incident in self.incidents():
             out[incident.detector].append(incident)
         return out
+
+    def unseen_overwrites(self) -> list[tuple[Transition, Transition]]:
+        """Every (e1, e2) where e2 replaced a value its writer's copy did not reflect.
+
+        What really happened, whatever the version numbers say: a superset of the lost
+        updates, because after a version fork a copy can claim a version whose other
+        branch it never saw (and the contract's rule, like any rule on versions, trusts it).
+        """
+        with self._lock:
+            return [
+                (e1, e2)
+                for history in self.transitions.values()
+                for e1, e2 in zip(history, history[1:], strict=False)
+                if e1.actor != e2.actor and e1.position > e2.seen
+            ]
+
+    def hidden_by_forks(self) -> list[tuple[Transition, Transition]]:
+        """The unseen overwrites that are not lost updates by the contract's rule: the
+        writer's version number claimed a state whose other branch it never saw."""
+        lost = {i.key for i in self.incidents() if i.detector == "lost_update"}
+        return [
+            (e1, e2)
+            for e1, e2 in self.unseen_overwrites()
+            if ("lost_update", e1.entity, e1.field, (e1.write_id, e2.write_id)) not in lost
+        ]
+
+    def forked(self, entity: str, version: int) -> bool:
+        """Whether more than one write of ``entity`` produced ``version``."""
+        with self._lock:
+            return len(self._versions.get((entity, version), ())) > 1
 
     def clobbers(self) -> int:
         """Lost updates where the field only rode along in the writer's stale copy."""

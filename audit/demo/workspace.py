@@ -11,9 +11,9 @@ Two ways to save, one per run mode:
 
 * ``save`` — what the service does today: the writer sends its whole copy, stamped with the
   version it read, and the new version is that + 1 (version numbers were added, the check
-  was not). The store only drops a save that is *older* than what it holds, so two writers
-  that read the same version both get through, the later one silently replacing the
-  other's fields (a version fork).
+  was not); the store only keeps versions from going backwards. Every save gets through,
+  and a writer that read an older version silently replaces the fields written since,
+  under a version number that another write already produced (a fork).
 * ``save_checked`` — the fix: ``audit.compare_and_swap`` refuses a save made from a version
   that is no longer the stored one (``audit.ConflictError``, HTTP 409), and the writer
   priorities of scheme 4 (``audit.merge_by_priority``) plus a freshness check on each
@@ -94,20 +94,22 @@ class Save:
     before: dict[str, Any]  # the stored document, without _meta
     after: dict[str, Any]  # the saved document, without _meta
     writer: str
+    actor: str
     write_id: str
     base_version: int
     version: int
     source_ts: float
     ts: float  # commit time, strictly increasing across the store
     intended: frozenset[str]  # fields the writer meant to change (the rest rode along)
+    position: int  # this save is the block's n-th
+    seen: int  # saves of the block the writer's copy reflected when it was read
 
 
 @dataclass(frozen=True)
 class Saved:
     """The store's answer to a save."""
 
-    applied: bool  # False: dropped as older than the stored version
-    doc: dict[str, Any] | None = None  # the document as stored (with its new stamp)
+    doc: dict[str, Any]  # the document as stored, with its stamp (the response body)
     refused: tuple[str, ...] = ()  # fields whose change the rules refused (kept as stored)
 
 
@@ -123,44 +125,52 @@ class BlockStore:
         self.observe = observe
         self.directory.mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
+        self._positions: dict[str, int] = {}  # saves applied per block
         self._clock = threading.Lock()
         self._last_ts = 0.0
         self.saves = 0
-        self.dropped = 0  # saves older than the stored version, ignored by the old check
         self.conflicts = 0  # compare-and-swap refusals
 
     def create(self, docs: list[dict[str, Any]]) -> None:
         """The workspace as instantiated from the template (before any writer runs)."""
         for doc in docs:
             self._locks[doc["id"]] = threading.Lock()
+            self._positions[doc["id"]] = 0
             self._write_file(doc["id"], doc)
 
     def read(self, block_id: str) -> dict[str, Any]:
         return self._read_file(block_id)
+
+    def checkout(self, block_id: str) -> tuple[dict[str, Any], int]:
+        """The block and how many saves it reflects (for the ground truth's "seen")."""
+        with self._locks[block_id]:
+            return self._read_file(block_id), self._positions[block_id]
 
     def save(
         self,
         doc: dict[str, Any],
         *,
         writer: str,
+        actor: str,
         write_id: str,
         source_ts: float,
         intended: frozenset[str],
+        seen: int,
     ) -> Saved:
-        """Last write wins: store ``doc`` as version (the version it was read at) + 1."""
+        """Last write wins: store ``doc`` as version (the version it was read at) + 1, or as
+        the stored version if that is higher."""
         block_id = doc["id"]
         saved = copy.deepcopy(doc)  # the request body: the writer keeps its own copy
         base = version_of(saved)
-        version = base + 1
+        version = base + 1  # what the writer computed
         with self._locks[block_id]:
             stored = self._read_file(block_id)
-            if version < version_of(stored):
-                # "Ignore stale updates": the service's only guard. It lets equal versions
-                # through, which is exactly how two writers that read the same version fork.
-                self.dropped += 1
-                return Saved(False)
+            # The service's only guard: versions must not go backwards, so it keeps the
+            # stored version when the writer's is older. Two writers that read the same
+            # version, or one that read an older one, thereby fork: same version, two states.
+            version = max(version, version_of(stored))
             if not audit.diff(stored, saved, exclude={META}):
-                return Saved(True, stored)  # nothing to save
+                return Saved(saved)  # nothing to save: "not modified", keep what you have
             saved[META] = {**saved[META], "version": version}
             # The instrumentation: what is stored against what is about to be stored, so a
             # whole-document save that reverts another writer's field is seen. It also
@@ -169,17 +179,19 @@ class BlockStore:
                 block_id, stored, saved, entity_type=ENTITY_TYPE, base_version=base,
                 version=version, source_ts=_utc(source_ts), write_id=write_id,
             )
-            self._commit(stored, saved, writer, write_id, base, source_ts, intended)
-            return Saved(True, saved)
+            self._commit(stored, saved, writer, actor, write_id, base, source_ts, intended, seen)
+            return Saved(saved)
 
     def save_checked(
         self,
         doc: dict[str, Any],
         *,
         writer: str,
+        actor: str,
         write_id: str,
         source_ts: float,
         intended: frozenset[str],
+        seen: int,
     ) -> Saved:
         """Compare-and-swap, then scheme 4: raises ``audit.ConflictError`` when the block
         moved on since ``doc`` was read; refuses (keeps as stored) each field a more
@@ -194,7 +206,7 @@ class BlockStore:
             refused += by_priority
             changed = [c[0] for c in audit.diff(stored, saved, exclude={META})]
             if not changed and base == version_of(stored):
-                return Saved(True, stored, tuple(refused))  # nothing left to save
+                return Saved(stored, tuple(refused))  # nothing left to save
             try:
                 audit.compare_and_swap(
                     block_id, stored, saved, expected_version=base, entity_type=ENTITY_TYPE,
@@ -208,8 +220,8 @@ class BlockStore:
             held = dict(stored[META].get("source_ts", {}))
             held.update(dict.fromkeys(changed, source_ts))
             saved[META] = {**saved[META], "version": version_of(stored) + 1, "source_ts": held}
-            self._commit(stored, saved, writer, write_id, base, source_ts, intended)
-            return Saved(True, saved, tuple(refused))
+            self._commit(stored, saved, writer, actor, write_id, base, source_ts, intended, seen)
+            return Saved(saved, tuple(refused))
 
     def _refuse_older(
         self, stored: dict[str, Any], saved: dict[str, Any], source_ts: float
@@ -232,20 +244,24 @@ class BlockStore:
         stored: dict[str, Any],
         saved: dict[str, Any],
         writer: str,
+        actor: str,
         write_id: str,
         base: int,
         source_ts: float,
         intended: frozenset[str],
+        seen: int,
     ) -> None:
         ts = self._commit_time()
         self._write_file(saved["id"], saved)
         self.saves += 1
+        self._positions[saved["id"]] += 1
         self.observe(
             Save(
                 saved["id"],
                 {k: v for k, v in stored.items() if k != META},
                 {k: v for k, v in saved.items() if k != META},
-                writer, write_id, base, version_of(saved), source_ts, ts, intended,
+                writer, actor, write_id, base, version_of(saved), source_ts, ts, intended,
+                self._positions[saved["id"]], seen,
             )
         )
 

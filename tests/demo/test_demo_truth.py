@@ -124,7 +124,7 @@ def test_the_fix_retries_from_a_fresh_read_and_keeps_both_changes(tmp_path, spoo
     assert all(s.exact for s in scores.values())
 
 
-def test_the_old_service_drops_a_save_older_than_the_stored_version(tmp_path, spool):
+def test_an_older_read_saves_anyway_and_forks_the_stored_version(tmp_path, spool):
     store, truth = workspace(tmp_path)
     t0 = time.time()
     user = Client(store, writer="user", actor="alice", safe=False)
@@ -136,9 +136,46 @@ def test_the_old_service_drops_a_save_older_than_the_stored_version(tmp_path, sp
         user.write(copy, {"label": "B"}, source_ts=t0 + 0.001)  # version 3
     with audit.writer("polling_sync", actor="sync-1"):
         late.write(stale, {"indexingList.0.status": "done"}, source_ts=t0 + 0.002)
-    assert late.stats.dropped == 1 and store.dropped == 1
-    assert store.read(BLOCK)["indexingList"][0]["status"] == "pending"
-    assert truth.incidents() == []  # nothing was written: no transition to judge
+    saved = store.read(BLOCK)
+    # Versions never go backwards, so the late save claims version 3 too.
+    assert (saved["_meta"]["version"], stale.version) == (3, 3)
+    assert (saved["label"], saved["indexingList"][0]["status"]) == ("Section 1", "done")
+    assert {(i.detector, i.write_ids) for i in truth.incidents()} == {
+        ("version_conflict", ("alice#2", "sync-1#1")),
+        ("lost_update", ("alice#2", "sync-1#1")),
+        ("stale_overwrite", ("alice#2", "sync-1#1")),
+        ("priority_inversion", ("alice#2", "sync-1#1")),
+    }
+    findings, scores = audited(tmp_path, spool, truth)
+    assert all(s.exact for s in scores.values())
+
+
+def test_a_copy_of_one_branch_of_a_fork_hides_what_it_overwrites(tmp_path, spool):
+    """No rule on version numbers can see this one: the copy claims version 2, but the
+    version 2 it overwrites is the other branch."""
+    store, truth = workspace(tmp_path)
+    t0 = time.time()
+    user = Client(store, writer="user", actor="alice", safe=False)
+    workflow = Client(store, writer="workflow", actor="engine-1", safe=False)
+    poller = Client(store, writer="polling_sync", actor="sync-1", safe=False)
+    mine, theirs = user.open(BLOCK), workflow.open(BLOCK)
+    with audit.writer("user", actor="alice"):
+        user.write(mine, {"label": "Renamed"}, source_ts=t0)  # v2, branch 1
+    synced = poller.open(BLOCK)  # reads branch 1
+    with audit.writer("workflow", actor="engine-1"):
+        workflow.write(theirs, {"content": "output"}, source_ts=t0 + 0.001)  # v2, branch 2
+    with audit.writer("polling_sync", actor="sync-1"):
+        poller.write(synced, {"indexingList.0.status": "done"}, source_ts=t0 + 0.002)  # v3
+
+    hidden = {(e1.field, e1.write_id, e2.write_id) for e1, e2 in truth.hidden_by_forks()}
+    assert hidden == {("content", "engine-1#1", "sync-1#1"), ("label", "engine-1#1", "sync-1#1")}
+    assert len(truth.unseen_overwrites()) == 3  # and the label the workflow reverted
+    findings, scores = audited(tmp_path, spool, truth)
+    assert all(s.exact for s in scores.values())
+    forks = [f for f in findings if f.detector == "version_conflict"]
+    assert [sorted(w["write_id"] for w in f.witnesses) for f in forks] == [
+        ["alice#1", "engine-1#1", "engine-1#1"]
+    ]
 
 
 def test_older_data_is_a_stale_overwrite_and_the_fix_refuses_it(tmp_path, spool):
