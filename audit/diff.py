@@ -68,6 +68,36 @@ def diff(
     return out
 
 
+def patch(doc: Any, changes: list[Change]) -> Any:
+    """Apply ``changes`` (from `diff`) to ``doc`` in place; returns the patched value (a
+    change of ``$`` replaces it). Removed list items go last to first, so indexes hold."""
+    removals = []
+    for field, change, _old, new in changes:
+        if field == ROOT:
+            doc = new
+        elif change == "removed":
+            removals.append(field)
+        else:
+            parent, key = _locate(doc, field)
+            if isinstance(parent, list) and key == len(parent):
+                parent.append(new)
+            else:
+                parent[key] = new
+    for field in reversed(removals):
+        parent, key = _locate(doc, field)
+        del parent[key]
+    return doc
+
+
+def _locate(doc: Any, field: str) -> tuple[Any, Any]:
+    parent = doc
+    parts = field.split(".")
+    for part in parts[:-1]:
+        parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+    last = parts[-1]
+    return parent, int(last) if isinstance(parent, list) else last
+
+
 def text(path: Path) -> str:
     """``(((None, "a"), 0), "b")`` -> ``"a.0.b"``; the root is ``$``."""
     parts = []
@@ -158,9 +188,37 @@ def _confirm(
         _walk(a[key], b[key], (path, key), out, booleans)
 
 
+def _into(va: Any, vb: Any, path: Path, out: list[Change], booleans: bool) -> None:
+    """Descend into two values already known to differ."""
+    t = type(va)
+    if t is type(vb):
+        if t is dict:
+            _dicts(va, vb, path, out, None, booleans)
+            return
+        if t is list or t is tuple:
+            _lists(va, vb, path, out, booleans)
+            return
+    _walk(va, vb, path, out, booleans)
+
+
 def _dicts(
     a: Mapping, b: Mapping, path: Path, out: list[Change], exclude: Any, booleans: bool
 ) -> None:
+    if not booleans:
+        # Same keys: let C find the values that differ (== is exact without booleans).
+        try:
+            differing = (
+                [k for k, v in a.items() if v is not b[k] and v != b[k]]
+                if a.keys() == b.keys()
+                else None
+            )
+        except Exception:  # values whose == raises: the loop below
+            differing = None
+        if differing is not None:
+            for key in differing:
+                if exclude is None or key not in exclude:
+                    _into(a[key], b[key], (path, key), out, booleans)
+            return
     removed = 0
     pending = []
     for key, va in a.items():
@@ -179,9 +237,14 @@ def _dicts(
                 if va != vb or va != va:
                     out.append((text((path, key)), "changed", va, vb))
                 continue
-            if t in _CONTAINERS and _equal_c(va, vb):
-                pending.append(key)
-                continue
+            if t in _CONTAINERS:
+                try:
+                    equal = va == vb
+                except Exception:  # elements whose == raises (arrays): walk them instead
+                    equal = False
+                if equal:
+                    pending.append(key)
+                    continue
         _walk(va, vb, (path, key), out, booleans)
     if pending:
         _confirm(pending, a, b, path, out, booleans)
@@ -194,6 +257,19 @@ def _dicts(
 
 def _lists(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None:
     na, nb = len(a), len(b)
+    if not booleans:
+        try:
+            differing = [i for i in range(min(na, nb)) if a[i] is not b[i] and a[i] != b[i]]
+        except Exception:  # elements whose == raises: the loop below
+            differing = None
+        if differing is not None:
+            for i in differing:
+                _into(a[i], b[i], (path, i), out, booleans)
+            for i in range(nb, na):
+                out.append((text((path, i)), "removed", a[i], MISSING))
+            for i in range(na, nb):
+                out.append((text((path, i)), "added", MISSING, b[i]))
+            return
     pending = []
     for i in range(min(na, nb)):
         va, vb = a[i], b[i]
@@ -205,9 +281,14 @@ def _lists(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> Non
                 if va != vb or va != va:
                     out.append((text((path, i)), "changed", va, vb))
                 continue
-            if t in _CONTAINERS and _equal_c(va, vb):
-                pending.append(i)
-                continue
+            if t in _CONTAINERS:
+                try:
+                    equal = va == vb
+                except Exception:  # elements whose == raises (arrays): walk them instead
+                    equal = False
+                if equal:
+                    pending.append(i)
+                    continue
         _walk(va, vb, (path, i), out, booleans)
     if pending:
         _confirm(pending, a, b, path, out, booleans)

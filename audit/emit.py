@@ -171,11 +171,10 @@ class OTelLogSink:
 # --- the pipeline -------------------------------------------------------------------------
 
 
-class _Fanout:
-    """The structlog "logger" at the end of the chain: renders once, feeds every sink."""
+class _Sinks:
+    """The configured sinks, named for the counters, each with how it takes an event."""
 
-    def __init__(self, sinks: tuple[Any, ...], renderer: Callable[..., bytes]):
-        self.render = renderer
+    def __init__(self, sinks: tuple[Any, ...]):
         names: dict[str, int] = {}
         slots = []
         for sink in sinks:
@@ -189,22 +188,18 @@ class _Fanout:
             slots.append((name, write_line if callable(write_line) else None, sink, counted))
         self.slots = tuple(slots)
 
-    def info(self, **event: Any) -> dict[str, Any]:
-        line = None
-        for name, write_line, sink, counted in self.slots:
-            try:
-                if write_line is not None:
-                    if line is None:
-                        line = self.render(self, "info", event)
-                    write_line(line)
-                else:
-                    sink(event)
-            except Exception as exc:
-                health.dropped(name, exc)
-            else:
-                if counted:
-                    health.sent(name)
+
+class _Terminal:
+    """The structlog "logger" at the end of the chain: hands the processed event back to
+    `emit`, which feeds the sinks (so one write's events are counted in one go)."""
+
+    def info(self, event: dict[str, Any]) -> dict[str, Any]:
         return event
+
+
+def _to_terminal(_logger: Any, _name: str, event: dict[str, Any]) -> Any:
+    # (args, kwargs): the event goes to the terminal as it is, not copied through **kwargs.
+    return (event,), {}
 
 
 class _Pipeline:
@@ -216,14 +211,14 @@ class _Pipeline:
             procs.append(redactor(s.redact, s.redact_key))
         if s.otel and _otel_available():
             procs += [add_trace_ids, add_span_event]
-        procs += list(s.processors)
+        procs += [*s.processors, _to_terminal]
         self.settings = s
-        renderer = structlog.processors.JSONRenderer(
+        self.render = structlog.processors.JSONRenderer(
             serializer=orjson.dumps, default=json_default, option=orjson.OPT_NON_STR_KEYS
         )
-        self.fanout = _Fanout(s.sinks, renderer)
+        self.sinks = _Sinks(s.sinks).slots
         self.logger = structlog.wrap_logger(
-            self.fanout,
+            _Terminal(),
             processors=procs,
             wrapper_class=structlog.make_filtering_bound_logger(0),
             context_class=dict,
@@ -258,21 +253,46 @@ def pipeline() -> _Pipeline:
 def emit(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Send events down the chain; returns them as the sinks saw them (redacted, with ids).
 
-    Never raises: a failing processor loses the event, counted under ``pipeline``.
+    Each event goes through the structlog chain once and is rendered once, as a JSON line,
+    for all the sinks that take lines. A processor may drop an event on purpose
+    (``raise structlog.DropEvent``): it is left out of the result. Never raises: a failing
+    processor loses the event (counted under ``pipeline``), a failing sink its copy.
     """
-    health.emitted(len(events))
     try:
-        log = pipeline().logger
+        p = pipeline()
     except Exception as exc:
-        health.dropped("pipeline", exc, len(events))
+        health.count(len(events), {}, [("pipeline", exc, len(events))])
         return events
+    log = p.logger
     out = []
+    failures: list[tuple[str, BaseException, int]] = []
     for event in events:
         try:
-            out.append(log.info(TRANSITION, **event))
+            done = log.info(TRANSITION, **event)  # None: dropped by a processor
         except Exception as exc:
-            health.dropped("pipeline", exc)
-            out.append(event)
+            failures.append(("pipeline", exc, 1))
+            continue
+        if done is not None:
+            out.append(done)
+    sent: dict[str, int] = {}
+    lines: list[bytes | None] = [None] * len(out)  # rendered on first need, once
+    for name, write_line, sink, counted in p.sinks:
+        n = 0
+        for i, event in enumerate(out):
+            try:
+                if write_line is not None:
+                    line = lines[i]
+                    if line is None:
+                        line = lines[i] = p.render(None, "info", event)
+                    write_line(line)
+                else:
+                    sink(event)
+                n += 1
+            except Exception as exc:
+                failures.append((name, exc, 1))
+        if counted:
+            sent[name] = n
+    health.count(len(events), sent, failures)
     return out
 
 

@@ -29,11 +29,18 @@ def _slot(name: str) -> dict[str, Any]:
     return slot
 
 
-def emitted(n: int = 1) -> None:
-    """Count events produced by tracked writes (before any sink)."""
+def count(
+    events: int, sent: dict[str, int], failures: list[tuple[str, str | BaseException, int]]
+) -> None:
+    """One write's worth of counting under one lock: events produced, sent per sink,
+    and the failures ``(name, reason, events lost)``."""
     global _events
     with _lock:
-        _events += n
+        _events += events
+        for name, n in sent.items():
+            _slot(name)["sent"] += n
+    for name, reason, n in failures:
+        dropped(name, reason, n)
 
 
 def sent(name: str, n: int = 1) -> None:

@@ -7,6 +7,7 @@ thread reconfigures sees either the old settings or the new ones, never half of 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,11 @@ class Settings:
     processors: tuple[Callable[..., Any], ...] = ()
     config: Config | None = None  # writer priorities for the priority rule; None: audit.toml
     enabled: bool = True
+
+    @functools.cached_property
+    def exclude(self) -> frozenset[str]:
+        """Top-level keys never diffed: the stamp."""
+        return frozenset((self.meta_key,))
 
 
 _UNSET: Any = object()

@@ -20,6 +20,7 @@ import functools
 import inspect
 import itertools
 import os
+import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 import orjson
 
 from audit import health, settings
-from audit.diff import MISSING, Change, diff
+from audit.diff import MISSING, Change, diff, patch
 from audit.emit import emit
 from audit.stamp import (
     clone,
@@ -62,8 +63,18 @@ def new_id() -> str:
     return f"{_prefix}{next(_counter):016x}"
 
 
+_second: tuple[int, str] = (0, "")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
+    """The clock as RFC 3339 UTC with microseconds (the date part is formatted once a
+    second: this runs on every tracked write)."""
+    global _second
+    sec, ns = divmod(time.time_ns(), 1_000_000_000)
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{ns // 1000:06d}+00:00"
 
 
 def as_timestamp(value: Any) -> str | None:
@@ -180,16 +191,17 @@ def _write(
     write_id: str | None = None,
     attrs: Mapping[str, Any] | None = None,
     exclude: frozenset[str] | None = None,
-    booleans: bool = True,
+    changes: list[Change] | None = None,
 ) -> list[dict[str, Any]]:
-    """Diff, stamp, emit: the one path every tracked write takes."""
+    """Diff (unless the caller did), stamp, emit: the one path every tracked write takes."""
     if exclude is None:
-        exclude = frozenset((s.meta_key,))
+        exclude = s.exclude
     if before is None and after_plain is not None and isinstance(after_plain, Mapping):
         before = {}  # a new entity: its fields are added
     elif after_plain is None and isinstance(before, Mapping):
         after_plain = {}  # a deleted entity: its fields are removed
-    changes = diff(before, after_plain, exclude=exclude, booleans=booleans)
+    if changes is None:
+        changes = diff(before, after_plain, exclude=exclude)
     if not changes:
         return []
     name, actor, priority = _who(writer, actor)
@@ -338,19 +350,19 @@ class _Tracker:
                 if after_json == self.before_json:
                     return  # the same JSON: nothing changed
                 before = orjson.loads(self.before_json)
-                # Without booleans on either side, == alone proves containers unchanged.
-                booleans = after_json is None or any(
-                    token in text for token in (b"true", b"false")
-                    for text in (self.before_json, after_json)
-                )
                 if after_json is not None and not isinstance(after, Mapping):
                     after_plain = orjson.loads(after_json)  # a dataclass, as data
                 else:
                     after_plain = plain(after, meta_key)
+                if after_json is not None:
+                    changes = self._fast_diff(before, after_plain, after_json)
+                    before = None
+                else:
+                    changes = None
             else:
                 before = self.before
                 after_plain = plain(after, meta_key)
-                booleans = True
+                changes = None
             source_ts = self.annotations.get("source_ts", None)
             if source_ts is None and self.source_ts is not None:
                 source_ts = self.source_ts(after) if callable(self.source_ts) else self.source_ts
@@ -361,10 +373,27 @@ class _Tracker:
                 self.s, self.entity, before, after_plain, after,
                 base_version=self.base_version, version=None, stamp_doc=True,
                 writer=self.writer, entity_type=self.entity_type, source_ts=source_ts,
-                attrs=attrs, booleans=booleans,
+                attrs=attrs, changes=changes,
             )
         except Exception as exc:
             health.dropped("instrumentation", exc)
+
+    def _fast_diff(self, before: Any, after: Any, after_json: bytes) -> list[Change]:
+        """The diff, skipping unchanged containers on ``==`` alone, which is exact for JSON
+        data except that it calls ``True == 1``. Where booleans occur, the result is checked
+        instead: patched with the changes found, the state before must give the JSON text
+        after. If it does not (a boolean hidden in an "equal" container, or keys in another
+        order), the exact diff runs."""
+        exclude = self.s.exclude
+        changes = diff(before, after, exclude=exclude, booleans=False)
+        if not any(t in j for t in (b"true", b"false") for j in (self.before_json, after_json)):
+            return changes
+        try:
+            if orjson.dumps(patch(before, changes)) == after_json:
+                return changes
+        except Exception:  # a path that does not resolve (a key with a dot): be exact
+            pass
+        return diff(orjson.loads(self.before_json), after, exclude=exclude)
 
     def abandon(self) -> None:
         _annotations.reset(self.token)

@@ -35,7 +35,8 @@ class DuckDBSink:
     ``db``: a path (opened with `collectors.store.open_store`, waiting up to ``wait_s`` for
     another process's lock) or an open DuckDB connection (the sink uses its own cursor and
     leaves the connection open). ``batch_size``: events per insert; ``flush_interval_s``: how
-    long an event may wait for its batch; ``max_queue``: events held before dropping.
+    long an event may wait for its batch (each insert has a fixed cost of the order of 0.1 s,
+    so batches are large); ``max_queue``: events held before dropping.
     """
 
     reports_health = True
@@ -44,8 +45,8 @@ class DuckDBSink:
         self,
         db: Any = None,
         *,
-        batch_size: int = 5000,
-        flush_interval_s: float = 0.5,
+        batch_size: int = 50_000,
+        flush_interval_s: float = 1.0,
         max_queue: int = 500_000,
         wait_s: float = 10.0,
         name: str = "duckdb",

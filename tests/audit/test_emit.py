@@ -146,6 +146,20 @@ def test_otel_log_sink_emits_log_records_with_the_span_context(tracing):
     assert orjson.loads(rec.body)["field"] == "a"
 
 
+def test_a_processor_may_drop_events_on_purpose():
+    def no_rejected(_logger, _name, event):
+        if event.get("attrs", {}).get("rejected"):
+            raise structlog.DropEvent
+        return event
+
+    sink = ListSink()
+    audit.configure(sink=sink, processors=[no_rejected], otel=False)
+    assert audit.record("e", {"a": 1}, {"a": 2}, attrs={"rejected": True}) == []
+    assert len(audit.record("e", {"a": 1}, {"a": 2})) == 1
+    assert len(sink.events) == 1
+    assert "pipeline" not in audit.stats()["sinks"]
+
+
 def test_processors_run_in_order_and_see_the_event():
     seen = []
 

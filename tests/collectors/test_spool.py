@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import orjson
@@ -106,15 +107,42 @@ def test_nothing_lost_or_doubled_across_forked_processes(tmp_path):
     assert not list(directory.glob("*.part"))
     pids = {p.name.split(".")[1] for p in directory.glob("*.jsonl")}
     assert len(pids) == 5  # the parent and four children, each its own files
-    summary = _ingest(directory, tmp_path / "s.duckdb")
     expected = 4 * 150 * 2 + (7 + 5) * 2  # two fields per write
-    assert (summary.ingested, summary.duplicates, summary.rejected) == (expected, 0, 0)
-    assert _count(tmp_path / "s.duckdb") == (expected, expected)
+    db = tmp_path / "s.duckdb"
+    cli = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "ingest", str(directory), "--db", str(db)],
+        capture_output=True, text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert _count(db) == (expected, expected)
+    assert _count(db, "SELECT count(*), 0 FROM rejected_events") == (0, 0)
     per_writer = dict(_rows(tmp_path / "s.duckdb",
                             "SELECT writer, count(*) FROM events GROUP BY writer"))
     assert per_writer == {"w0": 300, "w1": 300, "w2": 300, "w3": 300,
                           "parent-before": 14, "parent-after": 10}
     assert _ingest(directory, tmp_path / "s.duckdb").ingested == 0  # idempotent
+
+
+def test_threads_writing_at_once_never_interleave_lines(tmp_path):
+    spool = SpoolSink(tmp_path / "spool", max_bytes=16 * 1024, buffer_bytes=512)
+    audit.configure(sink=spool, otel=False)
+    threads = [
+        threading.Thread(target=spool_writer, args=(str(tmp_path), f"t{i}", 200, False))
+        for i in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spool.close()
+    lines = [line for p in spool.sealed for line in p.read_bytes().splitlines()]
+    assert len(lines) == 6 * 200 * 2
+    events = [orjson.loads(line) for line in lines]  # each one whole
+    assert len({e["event_id"] for e in events}) == len(events)
+    # per writer, versions come out in order: one thread's writes are appended in order
+    for i in range(6):
+        versions = [e["version"] for e in events if e["writer"] == f"t{i}"]
+        assert versions == sorted(versions) and len(versions) == 400
 
 
 def test_spawned_processes_each_configure_their_own_spool(tmp_path):

@@ -1,0 +1,208 @@
+"""Instrumentation cost: what tracking adds to a write, and what the sinks can take.
+
+1. The time added to a tracked write of a 50-leaf nested document with one changed field,
+   spool sink on, against the bare function and against the same tracking with a
+   DeepDiff-based diff (target: <= 30 us median added; aim <= 15 us).
+2. Spool throughput with 8 writer processes (events/s, all of them sealed and countable).
+3. The in-process DuckDB sink's throughput (events/s until they are queryable).
+
+Prints figures and ratios; no assertions.
+
+    python bench/instrument.py [--writes 20000] [--procs 8] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import audit  # noqa: E402
+import audit.track  # noqa: E402
+from audit.diff import MISSING  # noqa: E402
+
+
+def document() -> dict:
+    """A workflow block with 53 leaves, nested three deep."""
+    return {
+        "id": "block-A",
+        "type": "text",
+        "content": "hello world",
+        "flags": {"pinned": True, "locked": False, "archived": None},
+        "indexingList": [
+            {"status": "processing", "index_name": f"idx{i}", "chunks": i,
+             "meta": {"k": i, "v": "x"}}
+            for i in range(8)
+        ],
+        "edges": ["e1", "e2", "e3", "e4"],
+        "position": {"x": 1.5, "y": 2.5},
+        "updated_at": "2025-01-01T00:00:00Z",
+    }
+
+
+def leaves(value) -> int:
+    if isinstance(value, dict):
+        return sum(leaves(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(leaves(v) for v in value)
+    return 1
+
+
+def bare(block: dict, i: int) -> dict:
+    block["indexingList"][3]["status"] = f"done-{i}"
+    return block
+
+
+def deepdiff_diff(old, new, *, exclude=frozenset(), booleans=True):
+    """The same change list, computed by DeepDiff (what the hand-written walk replaces)."""
+    from deepdiff import DeepDiff
+
+    out = []
+    tree = DeepDiff(old, new, view="tree", zip_ordered_iterables=True,
+                    threshold_to_diff_deeper=0, exclude_paths=[f"root['{k}']" for k in exclude])
+    for report, levels in tree.items():
+        for level in levels:
+            path = ".".join(str(p) for p in level.path(output_format="list")) or "$"
+            if report.endswith("_added"):
+                out.append((path, "added", MISSING, level.t2))
+            elif report.endswith("_removed"):
+                out.append((path, "removed", level.t1, MISSING))
+            else:
+                out.append((path, "changed", level.t1, level.t2))
+    return out
+
+
+def per_call_us(fn, n: int) -> list[float]:
+    doc = document()
+    times = []
+    clock = time.perf_counter_ns
+    gc.disable()
+    try:
+        for i in range(n):
+            t0 = clock()
+            fn(doc, i)
+            times.append((clock() - t0) / 1000)
+    finally:
+        gc.enable()
+    return times
+
+
+def write_cost(n: int, spool_dir: Path) -> None:
+    from collectors.spool import SpoolSink
+
+    spool = SpoolSink(spool_dir)
+    audit.configure(sink=spool, otel=False)
+    tracked = audit.tracked(entity_type="block")(bare)
+    print(f"1. tracked write of a {leaves(document())}-leaf document, one field changed, "
+          f"spool on ({n} writes each, median of the per-call times)")
+    with audit.writer("workflow", actor="bench"):
+        per_call_us(tracked, min(n, 2000))  # warm up: imports, the structlog chain
+        base = statistics.median(per_call_us(bare, n))
+        ours = statistics.median(per_call_us(tracked, n))
+        real_diff = audit.track.diff
+        audit.track.diff = deepdiff_diff
+        try:
+            dd = statistics.median(per_call_us(tracked, max(n // 10, 200)))
+        finally:
+            audit.track.diff = real_diff
+        noop = statistics.median(per_call_us(audit.tracked(lambda d, i: d), n))
+    spool.close()
+    added, dd_added = ours - base, dd - base
+    print(f"   bare function            {base:9.2f} us")
+    print(f"   tracked (ours)           {ours:9.2f} us   added {added:8.2f} us "
+          f"(target <= 30, aim <= 15)")
+    print(f"   tracked, DeepDiff diff   {dd:9.2f} us   added {dd_added:8.2f} us "
+          f"({dd_added / added:.0f}x ours)")
+    print(f"   tracked, nothing changed {noop:9.2f} us   (no event, no stamp)")
+    print(f"   events written: {audit.stats()['sinks']['spool']['sent']}, "
+          f"dropped: {audit.stats()['sinks']['spool']['dropped']}")
+
+
+def _spool_process(directory: str, writes: int, start, name: str) -> None:
+    from collectors.spool import SpoolSink
+
+    audit.configure(sink=SpoolSink(directory), otel=False)
+    tracked = audit.tracked(entity_type="block")(bare)
+    doc = document()
+    doc["id"] = name
+    start.wait()
+    with audit.writer(name):
+        for i in range(writes):
+            tracked(doc, i)
+
+
+def spool_throughput(procs: int, writes: int, directory: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    workers = [
+        ctx.Process(target=_spool_process, args=(str(directory), writes, start, f"w{i}"))
+        for i in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    t0 = time.perf_counter()
+    start.set()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - t0
+    files = list(directory.glob("*.jsonl"))
+    lines = sum(f.read_bytes().count(b"\n") for f in files)
+    expected = procs * writes
+    print(f"2. spool, {procs} writer processes x {writes} tracked writes "
+          f"(one event each), on {multiprocessing.cpu_count()} cores")
+    print(f"   {lines / elapsed:12,.0f} events/s   ({lines:,} events in {len(files)} sealed "
+          f"files, {elapsed:.2f} s; expected {expected:,}, "
+          f"{'none lost' if lines == expected else f'{expected - lines} missing'})")
+
+
+def duckdb_throughput(events: int, db: Path) -> None:
+    from collectors.duckdb_sink import DuckDBSink
+
+    sink = DuckDBSink(db)
+    audit.configure(sink=sink, otel=False)
+    tracked = audit.tracked(entity_type="block")(bare)
+    doc = document()
+    with audit.writer("workflow"):
+        t0 = time.perf_counter()
+        for i in range(events):
+            tracked(doc, i)
+        t_writes = time.perf_counter() - t0
+        sink.flush(timeout=None)
+        elapsed = time.perf_counter() - t0
+    stored = audit.stats()["sinks"]["duckdb"]
+    sink.close()
+    print(f"3. in-process DuckDB sink, {events:,} tracked writes (one event each)")
+    print(f"   {events / elapsed:12,.0f} events/s until queryable ({elapsed:.2f} s; the writes "
+          f"themselves took {t_writes:.2f} s); stored {stored['sent']:,}, "
+          f"dropped {stored['dropped']:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=20000, help="timed writes per variant")
+    parser.add_argument("--procs", type=int, default=8)
+    parser.add_argument("--proc-writes", type=int, default=25000)
+    parser.add_argument("--duckdb-events", type=int, default=100000)
+    parser.add_argument("--quick", action="store_true", help="a tenth of everything")
+    args = parser.parse_args()
+    if args.quick:
+        args.writes, args.proc_writes, args.duckdb_events = (
+            args.writes // 10, args.proc_writes // 10, args.duckdb_events // 10)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_cost(args.writes, tmp / "spool-1")
+        audit.reset()
+        spool_throughput(args.procs, args.proc_writes, tmp / "spool-n")
+        duckdb_throughput(args.duckdb_events, tmp / "bench.duckdb")
+        audit.reset()
+
+
+if __name__ == "__main__":
+    main()
