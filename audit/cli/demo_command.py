@@ -91,7 +91,11 @@ def register(app: typer.Typer) -> None:
                 f"[bold]conflict-audit demo[/]: {4 * writers} writers race over {blocks} "
                 f"blocks for {duration:g} s per run (seed {seed})"
             )
-            result = run_demo(options, show.TerminalProgress(out, duration))
+            progress = show.TerminalProgress(out)
+            try:
+                result = run_demo(options, progress)
+            finally:
+                progress.close()
             show.render(result, out)
         return 0 if all(run.exact for run in result.runs) else 1
 
@@ -107,6 +111,8 @@ def summary(result) -> dict:
                 "html": str(run.html) if run.html else None,
                 "events": run.ingested,
                 "stats": run.simulation.stats,
+                "unseen_overwrites": len(run.simulation.truth.unseen_overwrites()),
+                "hidden_by_forks": len(run.simulation.truth.hidden_by_forks()),
                 "exact": run.exact,
                 "worst_entity": run.worst_entity,
                 "detectors": {

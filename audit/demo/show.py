@@ -52,9 +52,8 @@ def console() -> Console:
 class TerminalProgress(Progress):
     """One bar per run while the writers race, then a line per pipeline step."""
 
-    def __init__(self, out: Console, duration: float) -> None:
+    def __init__(self, out: Console) -> None:
         self.out = out
-        self.duration = duration
         self.bar: Bar | None = None
         self.task: TaskID | None = None
 
@@ -86,6 +85,10 @@ class TerminalProgress(Progress):
             f"spooled and ingested → [bold]{escape(str(run.db))}[/]"
         )
 
+    def close(self) -> None:
+        """Take the bar off the terminal (also when the run failed or was interrupted)."""
+        self._stop_bar()
+
     def _stop_bar(self) -> None:
         if self.bar is not None:
             self.bar.stop()
@@ -116,14 +119,13 @@ def render(result: DemoResult, out: Console) -> None:
     out.print()
     out.rule("[bold]4. Who writes what (list indexes folded to *)", align="left")
     out.print(owners_table(first))
-    if unsafe and safe:
+    if safe:
         out.print()
         out.rule("[bold]5. The fix: compare-and-swap with retry + writer priorities",
                  align="left")
-        out.print(side_by_side(unsafe, safe))
+        if unsafe:
+            out.print(side_by_side(unsafe, safe))
         out.print(Padding(fix_notes(unsafe, safe), (0, 0, 0, 2)))
-    elif safe:
-        out.print(Padding(fix_notes(None, safe), (0, 0, 0, 2)))
     out.print()
     out.rule("[bold]Explore", align="left")
     out.print(explore(result))
@@ -132,8 +134,8 @@ def render(result: DemoResult, out: Console) -> None:
 
 def truth_table(run: RunResult) -> Table:
     table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold")
-    table.add_column("detector")
-    table.add_column("really happened", justify="right")
+    table.add_column("detector", no_wrap=True)
+    table.add_column("happened", justify="right")
     table.add_column("found", justify="right")
     table.add_column("correct", justify="right")
     table.add_column("false alarms", justify="right")
@@ -204,11 +206,11 @@ def timeline_table(run: RunResult) -> Group:
     table.add_column("time", no_wrap=True, justify="right")
     table.add_column("field", no_wrap=True)
     table.add_column("writer", no_wrap=True)
-    table.add_column("read→wrote", no_wrap=True)
+    table.add_column("version", no_wrap=True)
     table.add_column("old → new", no_wrap=True, overflow="ellipsis", ratio=1)
     table.add_column("found", no_wrap=True)
     for row in rows[start:end]:
-        versions = f"v{_v(row['base_version'])}→v{_v(row['version'])}"
+        versions = f"{_v(row['base_version'])}→{_v(row['version'])}"
         change = Text(_value(row["old"], row["has_old"]))
         change.append(" → ")
         change.append(_value(row["new"], row["has_new"]))
@@ -216,12 +218,12 @@ def timeline_table(run: RunResult) -> Group:
         when = f"+{_seconds(row['ts']) - origin:.3f}"
         table.add_row(when, row["field"], row["writer"], versions, change, marks)
     legend = Text(
-        f"  transitions {start + 1}–{end} of {len(rows)} in commit order, time in seconds "
+        f"transitions {start + 1}–{end} of {len(rows)} in commit order, time in seconds "
         "since the first; found: "
         + ", ".join(f"{mark} {name}" for name, mark in MARKS.items()),
         style="dim",
     )
-    return Group(table, legend)
+    return Group(table, Padding(legend, (0, 0, 0, 2)))
 
 
 def owners_table(run: RunResult) -> Table:
