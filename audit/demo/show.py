@@ -246,7 +246,9 @@ def side_by_side(unsafe: RunResult, safe: RunResult) -> Table:
     for name in DETECTORS:
         before, after = unsafe.found(name), safe.found(name)
         style = "bold green" if before and not after else ""
-        table.add_row(Text(name, style=_style(name)), str(before), Text(str(after), style=style))
+        table.add_row(
+            Text(name, style=_style(name)), _found(unsafe, name), _found(safe, name, style)
+        )
     us, ss = unsafe.simulation.stats, safe.simulation.stats
     table.add_row("", "", "")
     table.add_row("writes made", str(us["writes"]), str(ss["writes"]))
@@ -326,6 +328,14 @@ def verdict(result: DemoResult) -> Text:
 
 def _style(detector: str) -> str:
     return "red" if detector in SERIOUS else "yellow"
+
+
+def _found(run: RunResult, detector: str, style: str = "") -> Text:
+    """The count found, with the true count beside it when they differ."""
+    s = run.scores[detector]
+    if s.exact:
+        return Text(str(s.found), style=style)
+    return Text(f"{s.found} (real {s.truth})", style="bold red")
 
 
 def _yes(flag: bool) -> Text:
