@@ -96,7 +96,7 @@ def compare_and_swap(
             "current_version": current_version,
             "current_writer": current_writer,
         }
-        rejected = changes and emit(build_events(
+        rejected = changes and s.enabled and emit(build_events(
             str(entity), changes, writer=name, actor=actor, entity_type=entity_type,
             base_version=expected_version, source_ts=source_ts, priority=priority,
             attrs=conflict_attrs,

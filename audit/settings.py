@@ -65,7 +65,8 @@ def configure(
     ``redact``: field patterns whose values leave the process hashed. ``otel``: add the
     active span's ids to each event and the event to the span. ``processors``: extra
     structlog processors run before the sinks.
-    ``enabled=False`` makes tracked functions plain calls.
+    ``enabled=False`` makes tracked functions plain calls and emits nothing; store-side
+    ``record``/``compare_and_swap`` still stamp versions, so locking keeps working.
     """
     global _settings
     changes: dict[str, Any] = {}

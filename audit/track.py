@@ -192,8 +192,12 @@ def _write(
     attrs: Mapping[str, Any] | None = None,
     exclude: frozenset[str] | None = None,
     changes: list[Change] | None = None,
+    quiet: bool = False,
 ) -> list[dict[str, Any]]:
-    """Diff (unless the caller did), stamp, emit: the one path every tracked write takes."""
+    """Diff (unless the caller did), stamp, emit: the one path every tracked write takes.
+
+    ``quiet``: stamp only (instrumentation switched off, but a store's versions must still
+    move on, or its compare-and-swap would stop protecting anything)."""
     if exclude is None:
         exclude = s.exclude
     if before is None and after_plain is not None and isinstance(after_plain, Mapping):
@@ -217,6 +221,8 @@ def _write(
             )
         except Exception as exc:
             health.dropped("stamp", exc, 0)
+    if quiet:
+        return []
     events = build_events(
         str(entity), changes, writer=name, actor=actor, entity_type=entity_type,
         write_id=write_id, base_version=base_version, version=version, source_ts=source_ts,
@@ -246,11 +252,10 @@ def record(
     ``after``'s stamp (the version its writer read), ``version`` the stored version + 1 (or
     ``base_version`` + 1), and ``after`` is stamped with it before the store saves it. The
     writer is the current ``audit.writer`` scope. Returns the events (empty if nothing
-    changed); never raises on account of the instrumentation.
+    changed); never raises on account of the instrumentation. With the instrumentation
+    switched off (``configure(enabled=False)``) it still stamps, and emits nothing.
     """
     s = settings.current()
-    if not s.enabled:
-        return []
     try:
         if base_version is None:
             base_version = version_of(after, s.meta_key)
@@ -262,7 +267,7 @@ def record(
             s, entity, plain(before, s.meta_key), plain(after, s.meta_key), after,
             base_version=base_version, version=version, stamp_doc=stamp, writer=writer,
             actor=actor, entity_type=entity_type, source_ts=source_ts, write_id=write_id,
-            attrs=attrs,
+            attrs=attrs, quiet=not s.enabled,
         )
     except Exception as exc:
         health.dropped("instrumentation", exc)

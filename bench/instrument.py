@@ -94,6 +94,23 @@ def per_call_us(fn, n: int) -> list[float]:
     return times
 
 
+def _in_span(tracked, n: int) -> float:
+    """Median per-call time of the tracked write inside an active, recording SDK span."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("bench")  # no exporter: only the span's own cost
+    times: list[float] = []
+    doc = document()
+    clock = time.perf_counter_ns
+    for start in range(0, n, 100):  # a span holds at most 128 events
+        with tracer.start_as_current_span("write"):
+            for i in range(start, min(start + 100, n)):
+                t0 = clock()
+                tracked(doc, i)
+                times.append((clock() - t0) / 1000)
+    return statistics.median(times)
+
+
 def write_cost(n: int, spool_dir: Path) -> None:
     from collectors.spool import SpoolSink
 
@@ -113,6 +130,9 @@ def write_cost(n: int, spool_dir: Path) -> None:
         finally:
             audit.track.diff = real_diff
         noop = statistics.median(per_call_us(audit.tracked(lambda d, i: d), n))
+        audit.configure(otel=True)
+        otel_idle = statistics.median(per_call_us(tracked, n))
+        otel_span = _in_span(tracked, n)
     spool.close()
     added, dd_added = ours - base, dd - base
     print(f"   bare function            {base:9.2f} us")
@@ -121,6 +141,9 @@ def write_cost(n: int, spool_dir: Path) -> None:
     print(f"   tracked, DeepDiff diff   {dd:9.2f} us   added {dd_added:8.2f} us "
           f"({dd_added / added:.0f}x ours)")
     print(f"   tracked, nothing changed {noop:9.2f} us   (no event, no stamp)")
+    print(f"   tracked, OTel on, no span{otel_idle:9.2f} us   added {otel_idle - base:8.2f} us")
+    print(f"   tracked, in an SDK span  {otel_span:9.2f} us   added {otel_span - base:8.2f} us "
+          f"(ids on the event, span.add_event)")
     print(f"   events written: {audit.stats()['sinks']['spool']['sent']}, "
           f"dropped: {audit.stats()['sinks']['spool']['dropped']}")
 

@@ -86,6 +86,18 @@ def test_a_stale_write_is_refused_named_and_recorded_as_rejected(sink):
         ("indexingList.0", 2, 3)]
 
 
+def test_versions_still_move_on_with_the_instrumentation_off(sink):
+    audit.configure(enabled=False)
+    store = Store()
+    store.save({"id": "b", "a": 1})
+    stale = store.read("b")
+    store.save({**store.read("b"), "a": 2})
+    assert store.docs["b"]["_meta"]["version"] == 2
+    with pytest.raises(audit.ConflictError):
+        store.save({**stale, "a": 3})
+    assert sink.events == []
+
+
 def test_explicit_expected_version_and_new_entities():
     store = Store()
     assert store.save({"id": "n", "a": 1}, expected_version=0)
