@@ -30,6 +30,7 @@ from queries.finding import Finding
 MODES = ("unsafe", "safe")
 DEFAULT_DB = Path("demo.duckdb")
 DEMO_MARK = "demo"  # key in the store's meta table: this store was made by `audit demo`
+WORKDIR_MARK = ".audit-demo"  # file in a run's work folder: the demo made it, may clear it
 # Findings that mean data was lost or contradicted: they pick the entity whose timeline
 # the demo shows.
 SERIOUS = ("lost_update", "stale_overwrite", "version_conflict")
@@ -120,6 +121,13 @@ def prepare(options: DemoOptions) -> None:
         if mode not in MODES:
             raise AuditError(f"unknown demo mode {mode!r}; choose from {', '.join(MODES)}")
         prepare_db(options.db_for(mode))
+        if options.workdir is not None:
+            folder = options.workdir / mode
+            if folder.exists() and not (folder / WORKDIR_MARK).exists():
+                raise AuditError(
+                    f"{folder} exists and was not made by `audit demo`; refusing to clear it "
+                    "(pass another --workdir)"
+                )
 
 
 def prepare_db(path: Path) -> None:
@@ -159,9 +167,10 @@ def _run(mode: str, options: DemoOptions, workdir: Path, progress: Progress) -> 
     from queries.runner import check
 
     if workdir.exists():
-        shutil.rmtree(workdir)
+        shutil.rmtree(workdir)  # an earlier demo's (prepare checked the mark)
     spool_dir = workdir / "spool"
     spool_dir.mkdir(parents=True)
+    (workdir / WORKDIR_MARK).touch()
     seconds: dict[str, float] = {}
 
     progress.phase(mode, "simulate")

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from audit.config import Config
-from audit.demo.pipeline import DEMO_MARK, DemoOptions, prepare_db, run_demo
+from audit.demo.pipeline import DEMO_MARK, DemoOptions, prepare, prepare_db, run_demo
 from audit.demo.simulation import Workload
 from audit.errors import AuditError
 
@@ -26,6 +26,16 @@ def result(tmp_path_factory):
         db=where / "demo.duckdb", config=Config(), workdir=where / "work",
     )
     return run_demo(options)
+
+
+def test_events_went_through_the_spool(result):
+    work = result.options.workdir
+    for run in result.runs:
+        sealed = list((work / run.mode / "spool").glob("*.jsonl"))
+        assert sealed and not list((work / run.mode / "spool").glob("*.part"))
+        lines = sum(len(path.read_bytes().splitlines()) for path in sealed)
+        assert lines == run.ingested
+        assert len(list((work / run.mode / "blocks").glob("block-*.json"))) == 4
 
 
 def test_the_audit_matches_the_ground_truth_exactly_in_both_runs(result):
@@ -83,3 +93,6 @@ def test_a_store_the_demo_did_not_make_is_never_replaced(tmp_path):
     junk.write_text("not a database")
     with pytest.raises(AuditError, match="cannot replace"):
         prepare_db(junk)
+    (tmp_path / "work" / "unsafe").mkdir(parents=True)
+    with pytest.raises(AuditError, match="refusing to clear"):
+        prepare(DemoOptions(db=tmp_path / "new.duckdb", workdir=tmp_path / "work"))
