@@ -32,7 +32,7 @@ from audit.demo.writers import (
 @dataclass(frozen=True)
 class Workload:
     seed: int = 7
-    duration: float = 4.0  # seconds of planned writer activity
+    duration: float = 5.0  # seconds of planned writer activity, per run
     blocks: int = 12
     writers: int = 1  # concurrent actors of each kind
 
