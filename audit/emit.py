@@ -171,22 +171,21 @@ class OTelLogSink:
 # --- the pipeline -------------------------------------------------------------------------
 
 
-class _Sinks:
-    """The configured sinks, named for the counters, each with how it takes an event."""
-
-    def __init__(self, sinks: tuple[Any, ...]):
-        names: dict[str, int] = {}
-        slots = []
-        for sink in sinks:
-            name = sink_name(sink)
-            names[name] = names.get(name, 0) + 1
-            if names[name] > 1:
-                name = f"{name}#{names[name]}"
-            write_line = getattr(sink, "write_line", None)
-            # Buffering sinks count `sent` themselves, once events are really stored.
-            counted = not getattr(sink, "reports_health", False)
-            slots.append((name, write_line if callable(write_line) else None, sink, counted))
-        self.slots = tuple(slots)
+def _slots(sinks: tuple[Any, ...]) -> tuple[tuple[str, Any, Any, bool], ...]:
+    """Each sink with its name in the counters, its ``write_line`` (None: it takes dicts),
+    and whether `emit` counts what it sent."""
+    names: dict[str, int] = {}
+    slots = []
+    for sink in sinks:
+        name = sink_name(sink)
+        names[name] = names.get(name, 0) + 1
+        if names[name] > 1:
+            name = f"{name}#{names[name]}"
+        write_line = getattr(sink, "write_line", None)
+        # Buffering sinks count `sent` themselves, once events are really stored.
+        counted = not getattr(sink, "reports_health", False)
+        slots.append((name, write_line if callable(write_line) else None, sink, counted))
+    return tuple(slots)
 
 
 class _Terminal:
@@ -216,7 +215,7 @@ class _Pipeline:
         self.render = structlog.processors.JSONRenderer(
             serializer=orjson.dumps, default=json_default, option=orjson.OPT_NON_STR_KEYS
         )
-        self.sinks = _Sinks(s.sinks).slots
+        self.sinks = _slots(s.sinks)
         self.logger = structlog.wrap_logger(
             _Terminal(),
             processors=procs,

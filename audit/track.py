@@ -166,9 +166,11 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def _who(writer: str | None, actor: str | None) -> tuple[str, str | None, int | None]:
-    scope = current_writer()
+    """(writer, actor, priority): given explicitly, else the `audit.writer` scope, else the
+    configured default writer."""
     if writer is not None:
-        return writer, actor if actor is not None else None, None
+        return writer, actor, None
+    scope = current_writer()
     if scope is not None:
         return scope.name, actor if actor is not None else scope.actor, scope.priority
     return settings.current().writer, actor, None
@@ -190,7 +192,6 @@ def _write(
     source_ts: Any = None,
     write_id: str | None = None,
     attrs: Mapping[str, Any] | None = None,
-    exclude: frozenset[str] | None = None,
     changes: list[Change] | None = None,
     quiet: bool = False,
 ) -> list[dict[str, Any]]:
@@ -198,14 +199,12 @@ def _write(
 
     ``quiet``: stamp only (instrumentation switched off, but a store's versions must still
     move on, or its compare-and-swap would stop protecting anything)."""
-    if exclude is None:
-        exclude = s.exclude
     if before is None and after_plain is not None and isinstance(after_plain, Mapping):
         before = {}  # a new entity: its fields are added
     elif after_plain is None and isinstance(before, Mapping):
         after_plain = {}  # a deleted entity: its fields are removed
     if changes is None:
-        changes = diff(before, after_plain, exclude=exclude)
+        changes = diff(before, after_plain, exclude=s.exclude)
     if not changes:
         return []
     name, actor, priority = _who(writer, actor)

@@ -25,6 +25,7 @@ import os
 import re
 import socket
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,7 @@ class SpoolSink:
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._size = 0
         self._file_events = 0
-        self._opened_at = _monotonic()
+        self._opened_at = time.monotonic()
 
     def _write_buffer(self) -> None:
         if not self._buffer:
@@ -259,7 +260,7 @@ class SpoolSink:
                 return
             self._write_buffer()
             if self._fd is not None and (
-                self._size >= self.max_bytes or _monotonic() - self._opened_at >= self.max_age_s
+                self._size >= self.max_bytes or time.monotonic() - self._opened_at >= self.max_age_s
             ):
                 self._seal()
 
@@ -274,12 +275,6 @@ class SpoolSink:
 
     def __repr__(self) -> str:
         return f"SpoolSink({str(self.directory)!r})"
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def _close_ref(sink: SpoolSink):
