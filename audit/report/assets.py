@@ -53,8 +53,9 @@ button.detector .name { font-family: ui-monospace, Menlo, Consolas, monospace;
 .sev-warning { --sev: var(--warning); }
 .sev-info { --sev: var(--info); }
 .sev-dot { background: var(--sev); }
-.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr));
-  gap: 16px; }
+.columns { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 16px; }
+@media (max-width: 900px) { .columns { grid-template-columns: 1fr; } }
+td.list { font-size: 12.5px; color: var(--muted); }
 table { border-collapse: collapse; width: 100%; background: var(--paper);
   border: 1px solid var(--line); }
 th, td { text-align: left; padding: 5px 9px; border-bottom: 1px solid var(--line);
@@ -96,6 +97,8 @@ details.rest-field { background: var(--paper); border: 1px solid var(--line);
   border-radius: 8px;
   margin-bottom: 8px; padding: 6px 10px; }
 details.rest-field summary { cursor: pointer; }
+details.more-rows { margin-top: 4px; font-size: 13px; }
+details.more-rows summary { cursor: pointer; color: var(--muted); }
 details.rest-field table { margin-top: 6px; }
 .legend { display: flex; flex-wrap: wrap; gap: 18px; align-items: center; font-size: 12.5px;
   color: var(--muted);

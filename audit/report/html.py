@@ -8,6 +8,7 @@ forbids the page any network access at all.
 
 from __future__ import annotations
 
+import shlex
 from html import escape
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from audit.report.model import FieldFindings, Report, Swimlane
 from audit.report.values import full, label
 from queries.finding import Finding
 
+SUMMARY_ROWS = 8  # rows of a summary table in view; the rest fold away
+# Past these, findings without a timeline are counted, not listed (see _Budget).
+LISTED_FINDINGS = 5000
+LISTED_FIELDS = 2000
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
     "img-src data:; form-action 'none'; base-uri 'none'"
@@ -63,28 +68,41 @@ def _summary(report: Report) -> str:
             f"<span class=\"sevs\">{parts}</span></button>"
         )
     most = max((n for _, n in report.by_writer_pair), default=1)
-    pairs = "".join(
+    pairs = [
         f"<tr><td>{_t(pair)}</td><td class=\"num\"><span class=\"bar\" "
         f"style=\"width:{round(60 * n / most)}px\"></span>{n}</td></tr>"
         for pair, n in report.by_writer_pair
-    )
-    contested = "".join(
+    ]
+    contested = [
         f"<tr><td><code>{_t(c.field)}</code></td><td class=\"num\">{c.findings}</td>"
-        f"<td class=\"num\">{c.entities}</td><td>{_t(', '.join(c.writers))}</td>"
-        f"<td>{_t(', '.join(c.detectors))}</td></tr>"
+        f"<td class=\"num\">{c.entities}</td><td class=\"list\">{_t(', '.join(c.writers))}</td>"
+        f"<td class=\"list\">{_t(', '.join(c.detectors))}</td></tr>"
         for c in report.contested
-    )
+    ]
     return (
         f"<section id=\"summary\"><h2>{total} finding{'s' if total != 1 else ''}</h2>"
         f"<div class=\"tiles\">{''.join(tiles)}</div>"
         "<div class=\"columns\">"
-        "<div><h2>Who overwrote whom</h2><table><thead><tr><th>writers</th>"
-        f"<th class=\"num\">findings</th></tr></thead><tbody>{pairs}</tbody></table></div>"
-        "<div><h2>Contested fields</h2><table><thead><tr><th>field</th>"
-        "<th class=\"num\">findings</th><th class=\"num\">entities</th><th>writers</th>"
-        f"<th>detectors</th></tr></thead><tbody>{contested}</tbody></table></div>"
-        "</div></section>"
+        "<div><h2>Who overwrote whom</h2>"
+        + _table("<th>writers</th><th class=\"num\">findings</th>", pairs, "writer pairs")
+        + "</div><div><h2>Contested fields</h2>"
+        + _table("<th>field</th><th class=\"num\">findings</th><th class=\"num\">entities</th>"
+                 "<th>writers</th><th>detectors</th>", contested, "fields")
+        + "</div></div></section>"
     )
+
+
+def _table(head: str, rows: list[str], what: str) -> str:
+    """The first rows in view; the long tail of a big store folded away below them."""
+    first, rest = rows[:SUMMARY_ROWS], rows[SUMMARY_ROWS:]
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(first)}</tbody></table>"
+    if rest:
+        table += (
+            f"<details class=\"more-rows\"><summary>{len(rest)} more {_t(what)}</summary>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rest)}</tbody></table>"
+            "</details>"
+        )
+    return table
 
 
 LEGEND = (
@@ -140,25 +158,42 @@ def _finding_card(lane: Swimlane, colours: dict[str, int]) -> str:
     )
 
 
-def _finding_rows(findings: list[Finding], with_place: bool = False) -> str:
-    rows = []
-    for f in findings:
-        place = (
-            f"<td><code>{_t(f.entity)}</code></td><td><code>{_t(f.field)}</code></td>"
-            if with_place else ""
-        )
-        rows.append(
-            f"<tr class=\"finding-row sev-{_t(f.severity)}\" data-detector={_a(f.detector)} "
-            f"data-fingerprint={_a(f.fingerprint)}>{place}"
-            f"<td><span class=\"sev-dot\"></span><code>{_t(f.detector)}</code></td>"
-            f"<td class=\"mono\">{_t(f.first_ts)}</td><td>{_t(', '.join(f.writers))}</td>"
-            f"<td>{_t(f.message)}</td></tr>"
-        )
-    head = "<th>entity</th><th>field</th>" if with_place else ""
-    return (
-        f"<table><thead><tr>{head}<th>detector</th><th>first</th><th>writers</th>"
-        f"<th>explanation</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+class _Budget:
+    """How many more findings the page may list one by one: a store with half a million
+    findings must still give a page a browser opens, so past the budget fields are only
+    counted (`audit check --format json` has every one)."""
+
+    def __init__(self, findings: int, fields: int):
+        self.findings, self.fields = findings, fields
+
+    def take(self, findings: list[Finding]) -> list[Finding]:
+        taken = findings[: max(0, self.findings)]
+        self.findings -= len(taken)
+        return taken
+
+
+def _finding_rows(findings: list[Finding], budget: _Budget, entity: str) -> str:
+    listed = budget.take(findings)
+    rows = [
+        f"<tr class=\"finding-row sev-{_t(f.severity)}\" data-detector={_a(f.detector)} "
+        f"data-fingerprint={_a(f.fingerprint)}>"
+        f"<td><span class=\"sev-dot\"></span><code>{_t(f.detector)}</code></td>"
+        f"<td class=\"mono\">{_t(f.first_ts)}</td><td>{_t(', '.join(f.writers))}</td>"
+        f"<td>{_t(f.message)}</td></tr>"
+        for f in listed
+    ]
+    unlisted = len(findings) - len(listed)
+    note = (
+        f"<p class=\"muted\">{unlisted:,} more not listed here, to keep this page light; "
+        f"<code>audit check --entity {_t(shlex.quote(entity))} --format json</code> "
+        "has them all.</p>" if unlisted else ""
     )
+    table = (
+        "<table><thead><tr><th>detector</th><th>first</th><th>writers</th>"
+        f"<th>explanation</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if rows else ""
+    )
+    return table + note
 
 
 def _group_title(group: FieldFindings) -> str:
@@ -172,7 +207,7 @@ def _group_title(group: FieldFindings) -> str:
     )
 
 
-def _shown(report: Report, colours: dict[str, int]) -> str:
+def _shown(report: Report, colours: dict[str, int], budget: _Budget) -> str:
     if not report.shown:
         return ""
     toc = "".join(
@@ -187,7 +222,7 @@ def _shown(report: Report, colours: dict[str, int]) -> str:
         extra = (
             f"<details class=\"rest-field\"><summary>{len(more)} more finding"
             f"{'s' if len(more) != 1 else ''} on this field</summary>"
-            f"{_finding_rows(more)}</details>" if more else ""
+            f"{_finding_rows(more, budget, g.entity)}</details>" if more else ""
         )
         groups.append(
             f"<section class=\"field-group sev-{_t(g.severity)}\" id=\"{g.anchor}\">"
@@ -208,20 +243,27 @@ def label_of(group: FieldFindings) -> str:
     return text if len(text) <= 48 else text[:47] + "…"
 
 
-def _rest(report: Report) -> str:
+def _rest(report: Report, budget: _Budget) -> str:
     if not report.rest:
         return ""
     n = sum(len(g.findings) for g in report.rest)
+    listed, unlisted = report.rest[: budget.fields], report.rest[budget.fields:]
     blocks = "".join(
         f"<details class=\"rest-field\"><summary><code>{_t(g.entity)}</code> · "
         f"<code>{_t(g.field)}</code> <span class=\"pill sev sev-{_t(g.severity)}\">"
         f"{len(g.findings)}</span> <span class=\"muted\">{_t(', '.join(g.detectors))}</span>"
-        f"</summary>{_finding_rows(g.findings)}</details>"
-        for g in report.rest
+        f"</summary>{_finding_rows(g.findings, budget, g.entity)}</details>"
+        for g in listed
     )
+    if unlisted:
+        blocks += (
+            f"<p class=\"muted\">… and {len(unlisted):,} more fields with "
+            f"{sum(len(g.findings) for g in unlisted):,} findings, not listed here to keep "
+            "this page light; <code>audit check --format json</code> has them all.</p>"
+        )
     return (
-        f"<section id=\"rest\"><h2>{n} more finding{'s' if n != 1 else ''} on "
-        f"{len(report.rest)} other field{'s' if len(report.rest) != 1 else ''}</h2>"
+        f"<section id=\"rest\"><h2>{n:,} more finding{'s' if n != 1 else ''} on "
+        f"{len(report.rest):,} other field{'s' if len(report.rest) != 1 else ''}</h2>"
         f"<p class=\"muted\">Listed without timelines; raise <code>--top</code> to draw them, "
         f"or run <code>audit timeline ENTITY</code>.</p>{blocks}</section>"
     )
@@ -237,8 +279,9 @@ def render_html(report: Report) -> str:
         f"store {_t(report.source or '—')} · {report.events:,} events on "
         f"{report.entities:,} entities · {_t(span)} · generated {_t(_when(report.generated_at))}"
     )
+    budget = _Budget(LISTED_FINDINGS, LISTED_FIELDS)
     body = (
-        _summary(report) + _shown(report, colours) + _rest(report)
+        _summary(report) + _shown(report, colours, budget) + _rest(report, budget)
         if report.findings
         else f"<section id=\"summary\"><h2>No findings</h2><p>{report.events:,} events checked; "
         "no detector fired.</p></section>"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -148,6 +149,7 @@ def writer_pair(finding: Finding) -> str:
     return " → ".join(finding.writers) if finding.writers else "?"
 
 
+@lru_cache(maxsize=65536)  # a store has few distinct fields and many findings on them
 def fold_indexes(field_path: str) -> str:
     """``indexingList.3.status`` -> ``indexingList.*.status``: the same field of every item."""
     return ".".join("*" if part.isdigit() else part for part in field_path.split("."))
@@ -207,18 +209,21 @@ def _group(findings: list[Finding]) -> list[FieldFindings]:
     by_key: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for f in findings:
         by_key[(f.entity, f.field)].append(f)
-    groups = []
+    keyed = []
     for (entity, field_path), members in by_key.items():
-        members.sort(
-            key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.first_ts, f.detector)
-        )
+        if len(members) > 1:
+            members.sort(
+                key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.first_ts, f.detector)
+            )
         entity_type = next((f.entity_type for f in members if f.entity_type), None)
-        groups.append(FieldFindings(entity, field_path, entity_type, members))
+        group = FieldFindings(entity, field_path, entity_type, members)
+        rank = SEVERITY_RANK.get(members[0].severity, 0)  # members are worst first
+        keyed.append(((-rank, -len(members)), max(f.last_ts for f in members), group))
     # Worst first, then the most findings, then the most recent; names break ties stably.
-    groups.sort(key=lambda g: (g.entity, g.field))
-    groups.sort(key=lambda g: max(f.last_ts for f in g.findings), reverse=True)
-    groups.sort(key=lambda g: (-SEVERITY_RANK.get(g.severity, 0), -len(g.findings)))
-    return groups
+    keyed.sort(key=lambda k: (k[2].entity, k[2].field))
+    keyed.sort(key=lambda k: k[1], reverse=True)
+    keyed.sort(key=lambda k: k[0])
+    return [k[2] for k in keyed]
 
 
 def _stories(group: FieldFindings) -> list[list[Finding]]:
@@ -250,23 +255,14 @@ def _contested(findings: list[Finding]) -> list[ContestedField]:
 # Commit order is the one the detectors use: the `transitions` table that
 # queries/transitions.sql defines (CONTRACT.md §2), `rn` being a write's place in its field.
 _NEIGHBOURHOOD_SQL = """
-WITH wanted AS (
-    SELECT unnest($entities::VARCHAR[]) AS entity, unnest($fields::VARCHAR[]) AS field
-)
-SELECT e.entity, e.field, e.event_id, epoch_us(e.ts), e.writer, e.actor, e.change,
+SELECT e.field, e.event_id, epoch_us(e.ts), e.writer, e.actor, e.change,
        e.old::VARCHAR, e.new::VARCHAR, e.version, e.base_version, epoch_us(e.source_ts),
        e.trace_id, e.write_id
 FROM transitions t
-JOIN wanted w ON t.entity = w.entity AND t.field = w.field
 JOIN events e ON e.seq = t.seq
-ORDER BY t.entity, t.field, t.rn
+WHERE t.field IN (SELECT unnest($fields::VARCHAR[]))
+ORDER BY t.field, t.rn
 """
-
-
-def _has_transitions(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'transitions' AND temporary"
-    ).fetchall())
 
 
 def _neighbourhoods(
@@ -274,20 +270,18 @@ def _neighbourhoods(
 ) -> dict[tuple[str, str], list[Write]]:
     """Every write to each (entity, field), in commit order.
 
-    Reads the `transitions` table a `check` on this connection left behind; findings made
-    elsewhere get it built here, for the whole store.
+    The whole history of each entity shown (not the suspects-only table a `check` leaves
+    behind): one scoped build of `transitions` per entity, so a report of the top fields
+    costs a few entity scans, not a sort of the whole store. Replaces that temp table.
     """
-    if not keys:
-        return {}
-    if not _has_transitions(con):
-        build_transitions(con)
-    rows = con.execute(
-        _NEIGHBOURHOOD_SQL,
-        {"entities": [k[0] for k in keys], "fields": [k[1] for k in keys]},
-    ).fetchall()
+    fields_of: dict[str, list[str]] = defaultdict(list)
+    for entity, field_path in keys:
+        fields_of[entity].append(field_path)
     out: dict[tuple[str, str], list[Write]] = defaultdict(list)
-    for entity, field_path, *rest in rows:
-        out[(entity, field_path)].append(Write(*rest))
+    for entity, fields in fields_of.items():
+        build_transitions(con, entity=entity)
+        for field_path, *rest in con.execute(_NEIGHBOURHOOD_SQL, {"fields": fields}).fetchall():
+            out[(entity, field_path)].append(Write(*rest))
     return out
 
 

@@ -157,7 +157,7 @@ def render(lane: Swimlane, colour_of: dict[str, int]) -> str:
         elif writes[source].writer != w.writer:
             inset = 5  # the mark it starts at sits in another lane
         else:
-            inset = 28 if lane.witness_number(writes[source].event_id) else 9
+            inset = 32 if lane.witness_number(writes[source].event_id) else 9
         seen = (
             f"{w.writer} had read version {w.base_version}"
             + (f" (made at {iso(writes[source].ts_us)})" if source is not None

@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from audit.report import build_report, render_html, render_terminal, report, write_html
+from audit.report import html as html_view
 from audit.report.model import Write, swimlane
 from audit.report.svg import duration
 from audit.report.values import label
@@ -227,7 +228,8 @@ def test_marks_carry_version_value_and_full_value_tooltip(built):
                 if f.detector == "lost_update" and f.field == "content")
     card = _explanation(dom, lost).ancestor("article")
     marks = {g.attrs["data-event-id"]: g for g in card.find_all("g", "write")}
-    assert {"a1", "a2", "a3"} <= set(marks)  # the witnesses and the write before them
+    # the witnesses among every other write to the field, in commit order
+    assert list(marks) == ["a1", "a2", "a3"]
     long_mark = marks["a2"]
     (label_text,) = long_mark.find_all("text", "label")
     assert label_text.own_text().startswith("v2 ") and label_text.own_text().endswith('…"')
@@ -353,7 +355,8 @@ def test_terminal_report_fits_80_columns_and_tells_each_story(built):
 # --- large stores --------------------------------------------------------------------------
 
 
-def test_a_large_report_draws_the_top_fields_and_lists_the_rest(known_store):
+def many_findings() -> list[Finding]:
+    """120 findings on 120 fields of 60 entities that are not in the store."""
     findings = []
     for n in range(60):
         for k in range(1 + n % 3):
@@ -370,6 +373,11 @@ def test_a_large_report_draws_the_top_fields_and_lists_the_rest(known_store):
                             "writer": "polling_sync", "new": "pending", "version": 3,
                             "base_version": 1}],
             ))
+    return findings
+
+
+def test_a_large_report_draws_the_top_fields_and_lists_the_rest(known_store):
+    findings = many_findings()
     con = open_store(known_store, read_only=True)
     try:
         result = build_report(con, findings, top=5, per_field=1)
@@ -388,6 +396,25 @@ def test_a_large_report_draws_the_top_fields_and_lists_the_rest(known_store):
     lane = result.shown[0].swimlanes[0]
     assert [w.event_id for w in lane.writes] == lane.finding.event_ids
     assert lane.writes[1].new == '"pending"' and lane.writes[1].base_version == 1
+
+
+def test_a_huge_report_lists_findings_up_to_a_budget_and_counts_the_rest(
+    known_store, monkeypatch
+):
+    findings = many_findings()
+    con = open_store(known_store, read_only=True)
+    try:
+        result = build_report(con, findings, top=5, per_field=1)
+    finally:
+        con.close()
+    monkeypatch.setattr(html_view, "LISTED_FINDINGS", 20)
+    monkeypatch.setattr(html_view, "LISTED_FIELDS", 100)
+    dom = Dom(render_html(result)).root
+    listed = [n for n in dom.find_all() if "data-fingerprint" in n.attrs]
+    assert len(listed) == 5 + 20  # the drawn ones, then the budget
+    text = dom.text()
+    assert "… and 15 more fields with 15 findings" in text
+    assert "more not listed here" in text and "audit check --entity block-" in text
 
 
 def test_a_long_history_keeps_the_witnesses_and_says_what_it_left_out():
