@@ -161,7 +161,7 @@ def render(lane: Swimlane, colour_of: dict[str, int]) -> str:
         seen = (
             f"{w.writer} had read version {w.base_version}"
             + (f" (made at {iso(writes[source].ts_us)})" if source is not None
-               else ", made before this window")
+               else " (made before this window)")
             + f" and wrote version {w.version if w.version is not None else '?'} at "
             f"{iso(w.ts_us)}: writes in between went unseen"
         )

@@ -255,6 +255,9 @@ def test_users_data_is_escaped_and_the_page_is_offline(built):
     assert not dom.find_all("img") and not dom.find_all("link") and not dom.find_all("iframe")
     csp = dom.find_all("meta", http_equiv="Content-Security-Policy")
     assert csp and "default-src 'none'" in csp[0].attrs["content"]
+    # only the page's own scripts, by hash: an injected inline script would not run
+    assert "script-src 'sha256-" in csp[0].attrs["content"]
+    assert "script-src 'unsafe-inline'" not in csp[0].attrs["content"]
     # the payloads are there, as text
     assert XSS in dom.text() and "ws-<b>1</b>" in dom.text()
     assert all("ws-" not in b.text() for b in dom.find_all("b"))
