@@ -29,4 +29,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache audit.duckdb
+	rm -rf $(VENV) *.egg-info .pytest_cache audit.duckdb demo*.duckdb demo*.html
