@@ -81,7 +81,8 @@ def timeline(
     version, base_version, source_ts, priority, trace_id, entity_type, and ``findings``:
     the names of the detectors whose findings name it.
     """
-    findings = check(con, entity=entity, config=config)  # also builds `transitions`
+    findings = check(con, entity=entity, config=config)
+    build_transitions(con, config, entity=entity)  # the whole history, not only suspects
     marks: dict[str, list[str]] = {}
     for f in findings:
         for event_id in f.event_ids:

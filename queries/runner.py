@@ -43,6 +43,10 @@ SEVERITY: dict[str, str] = {
     "chain_break": "warning",
 }
 
+# Detectors see only the suspect transitions; the tests flip this to prove that the whole
+# history gives the same findings.
+_SUSPECTS_ONLY = True
+
 # Columns every detector returns; the others are facts handed to the explanation.
 _COMMON = ("entity", "field", "seqs")
 
@@ -82,9 +86,11 @@ def set_variables(
     entity: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    suspects_only: bool = False,
 ) -> None:
     """Hand the settings and scope to the SQL files as DuckDB variables."""
     writers = sorted(config.writer_priorities.items())
+    con.execute("SET VARIABLE audit_suspects_only = ?::BOOLEAN", [suspects_only])
     con.execute("SET VARIABLE audit_entity = ?::VARCHAR", [entity])
     con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [since])
     con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [until])
@@ -107,9 +113,15 @@ def build_transitions(
     entity: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    suspects_only: bool = False,
 ) -> None:
-    """Materialise the `transitions` temp table (commit order, prev and prev2) once."""
-    set_variables(con, config or Config(), entity=entity, since=since, until=until)
+    """Materialise the `transitions` temp table (commit order, prev and prev2) once.
+
+    ``suspects_only`` keeps just the transitions a detector can name (what `check` needs);
+    otherwise the table holds the whole history in scope (what timeline and replay need).
+    """
+    set_variables(con, config or Config(), entity=entity, since=since, until=until,
+                  suspects_only=suspects_only)
     con.execute(sql("transitions"))
 
 
@@ -133,7 +145,8 @@ def check(
     until_ts = to_timestamp(until, "until")
     if since_ts and until_ts and since_ts > until_ts:
         raise AuditError("--since is after --until")
-    build_transitions(con, config, entity=entity, since=since_ts, until=until_ts)
+    build_transitions(con, config, entity=entity, since=since_ts, until=until_ts,
+                      suspects_only=_SUSPECTS_ONLY)
     raw: list[tuple[str, dict[str, Any]]] = []
     for name in names:
         raw.extend((name, row) for row in _rows(con, sql(name)))

@@ -18,11 +18,23 @@
 -- Reads the `transitions` table that transitions.sql makes; witnesses are [e1, e2].
 WITH candidates AS (
     SELECT entity, field, rn, seq, p_seq, new, p_old, source_ts, p_source_ts,
-           base_version, p_version
+           base_version, p_version, p_ts, order_version
     FROM transitions
     WHERE p_seq IS NOT NULL
       AND (source_ts < p_source_ts
            OR (base_version < p_version AND new IS DISTINCT FROM p_new))
+),
+-- values from further back than e1.old: any value the field held before e1, looked up in
+-- the events (the transitions table may hold only the suspects), in commit order
+reverted AS (
+    SELECT DISTINCT c.seq
+    FROM candidates c
+    JOIN scoped_events t ON t.entity = c.entity AND t.field = c.field
+    WHERE c.base_version < c.p_version
+      AND (t.new IS NOT DISTINCT FROM c.new OR t.old IS NOT DISTINCT FROM c.new)
+      AND CASE WHEN c.order_version IS NULL
+               THEN (t.ts, t.seq) < (c.p_ts, c.p_seq)
+               ELSE (t.version, t.ts, t.seq) < (c.p_version, c.p_ts, c.p_seq) END
 )
 SELECT
     c.entity,
@@ -34,9 +46,5 @@ SELECT
 FROM candidates c
 WHERE c.source_ts < c.p_source_ts
    OR c.new IS NOT DISTINCT FROM c.p_old
-   -- a value from further back: any value the field held before e1
-   OR EXISTS (
-       SELECT 1 FROM transitions t
-       WHERE t.entity = c.entity AND t.field = c.field AND t.rn < c.rn - 1
-         AND (t.new IS NOT DISTINCT FROM c.new OR t.old IS NOT DISTINCT FROM c.new))
+   OR c.seq IN (SELECT seq FROM reverted)
 ORDER BY c.entity, c.field, c.rn;

@@ -17,15 +17,17 @@
 --   t2  instantiation  read v1, indexingList: [] -> ["item"]   -> version 2
 --   => two writes both claim version 2.
 --
--- Reads the `transitions` table that transitions.sql makes; witnesses in commit order.
-WITH forked_versions AS (
+-- Reads the `scoped_events` view that transitions.sql makes (a fork spans fields, so it
+-- needs every write of the entity, not only the suspect transitions); witnesses in commit
+-- order.
+WITH repeated AS (
+    -- versions claimed by more than one event: cheap to find, and few unless writes span
+    -- several fields
     SELECT entity, version
-    FROM transitions
+    FROM scoped_events
     WHERE version IS NOT NULL
     GROUP BY entity, version
-    -- more than one write: events without write_id are writes of their own
     HAVING count(*) > 1
-       AND (count(write_id) < count(*) OR min(write_id) <> max(write_id))
 ),
 forks AS (
     SELECT t.entity, t.version,
@@ -34,18 +36,20 @@ forks AS (
            list_distinct(list(t.field)) AS fields,
            count(DISTINCT coalesce(t.write_id, 'seq:' || t.seq)) AS writes,
            min(t.ts) AS first_ts
-    FROM transitions t
-    SEMI JOIN forked_versions f ON t.entity = f.entity AND t.version = f.version
+    FROM scoped_events t
+    SEMI JOIN repeated r ON t.entity = r.entity AND t.version = r.version
     GROUP BY t.entity, t.version
+    -- more than one write: events without write_id are writes of their own
+    HAVING count(write_id) < count(*) OR min(write_id) <> max(write_id)
 ),
 not_newer AS (
     SELECT entity, version,
            'not_newer' AS rule,
-           list(seq ORDER BY order_version, ts, seq) AS seqs,
+           list(seq ORDER BY ts, seq) AS seqs,
            list_distinct(list(field)) AS fields,
            1 AS writes,
            min(ts) AS first_ts
-    FROM transitions
+    FROM scoped_events
     WHERE version <= base_version
     GROUP BY entity, version, base_version, coalesce(write_id, 'seq:' || seq)
 )

@@ -1,0 +1,190 @@
+"""Benchmark: all detectors (`queries.runner.check`) against a bare LAG/LEAD scan.
+
+Generates a store of N events (N/10 entities, four writers, three fields, half the entities
+versioned) with DuckDB itself, with a known sprinkling of anomalies, then times in fresh
+processes, on the same store and in the same run:
+
+  bare   the floor: LAG/LEAD over (entity, field) feeding a real aggregate (a bare count(*)
+         over a window subquery is optimised away)
+  check  every detector, findings and messages included
+
+and prints seconds, the ratio check/bare, seconds per million events (cost must grow
+linearly) and each process's peak memory. Also checks that the planted anomalies are found.
+
+    python bench/detect.py                       # 1M and 10M events
+    python bench/detect.py --events 1000000      # one size (repeatable)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Per 1000 entities: the planted anomalies (entity class c = entity number % 1000).
+#   c=2 (versioned)    read version 3, wrote over version 4        -> lost_update
+#   c=3 (unversioned)  old value that no write left               -> chain_break
+#   c=4 (versioned)    two writes both produce version 5          -> version_conflict
+#   c=5 (unversioned)  read the same value as the write before    -> lost_update + chain_break
+#   c=6 (versioned)    status goes v0 -> v3 -> v0 within 10 s      -> oscillation
+#   c=8 (versioned)    user, then polling_sync 15 s later (x3)     -> priority_inversion x3
+#   c=9 (unversioned)  data produced an hour before the write before -> stale_overwrite
+EXPECTED_PER_1000 = {
+    "lost_update": 2,
+    "chain_break": 2,
+    "version_conflict": 1,
+    "oscillation": 1,
+    "priority_inversion": 3,
+    "stale_overwrite": 1,
+}
+
+GENERATE_SQL = """
+INSERT INTO events (seq, event_id, ts, entity, entity_type, field, change, old, new, writer,
+                    actor, write_id, base_version, version, source_ts, priority, trace_id,
+                    span_id, attrs, source, line)
+WITH g AS (
+    -- event j of entity k; an entity's writes are 120 s apart (beyond every window), except
+    -- in the classes that plant a burst, whose writes are 5 s apart
+    SELECT i, i // 10 AS k, i % 10 AS j, (i // 10) % 1000 AS c
+    FROM range($n) r(i)
+),
+t AS (
+    SELECT *, TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_seconds(k % 86400)
+              + to_seconds(CASE WHEN c IN (6, 8) THEN j * 5 ELSE j * 120 END) AS ts
+    FROM g
+)
+SELECT
+    i, 'e' || i, ts, 'block-' || k, 'block',
+    ['status', 'content', 'indexingList.0.status'][j % 3 + 1],
+    CASE WHEN j < 3 THEN 'added' ELSE 'changed' END,
+    CASE WHEN j < 3 THEN NULL
+         WHEN c = 3 AND j = 7 THEN '"zz"'
+         WHEN c = 5 AND j = 7 THEN '"v1"'
+         WHEN c = 6 AND j = 9 THEN '"v0"'
+         ELSE '"v' || (j - 3) || '"' END,
+    CASE WHEN c = 6 AND j = 6 THEN '"v0"' ELSE '"v' || j || '"' END,
+    CASE WHEN c = 6 THEN 'user'
+         WHEN c = 8 THEN (CASE WHEN j < 5 THEN 'user' ELSE 'polling_sync' END)
+         ELSE ['user', 'workflow', 'instantiation', 'polling_sync'][(hash(i) % 4)::BIGINT + 1]
+    END,
+    'actor-' || (i % 7), 'w' || i,
+    CASE WHEN k % 2 = 0 THEN (CASE WHEN c = 2 AND j = 6 THEN 3
+                                   WHEN c = 4 AND j = 5 THEN 4 ELSE j END) END,
+    CASE WHEN k % 2 = 0 THEN (CASE WHEN c = 4 AND j = 5 THEN 5 ELSE j + 1 END) END,
+    CASE WHEN c = 9 THEN ts - (CASE WHEN j = 6 THEN INTERVAL 1 HOUR ELSE INTERVAL 0 SECOND END)
+    END,
+    NULL, NULL, NULL, NULL, 'bench', i
+FROM t
+"""
+
+BARE_SQL = """
+SELECT sum(CASE WHEN prev_new IS DISTINCT FROM old THEN 1 ELSE 0 END), count(next_seq)
+FROM (
+    SELECT old, lag(new) OVER w AS prev_new, lead(seq) OVER w AS next_seq
+    FROM events
+    WINDOW w AS (PARTITION BY entity, field ORDER BY seq)
+)
+"""
+
+
+def generate(path: Path, n: int) -> float:
+    from collectors.store import open_store
+
+    if path.exists():
+        path.unlink()
+    started = time.perf_counter()
+    con = open_store(path)
+    try:
+        con.execute(GENERATE_SQL.replace("$n", str(int(n))))
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return time.perf_counter() - started
+
+
+def measure(kind: str, db: str) -> dict:
+    """Run one timed operation in this (fresh) process; print its figures as JSON."""
+    from collectors.store import open_store
+    from queries.runner import check
+
+    con = open_store(db, read_only=True)
+    started = time.perf_counter()
+    if kind == "bare":
+        con.execute(BARE_SQL).fetchall()
+        found: dict[str, int] = {}
+    else:
+        findings = check(con)
+        found = {}
+        for f in findings:
+            found[f.detector] = found.get(f.detector, 0) + 1
+    seconds = time.perf_counter() - started
+    con.close()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "peak_mb": peak_kb / 1024, "found": found}
+
+
+def run_measure(kind: str, db: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--measure", kind, "--db", str(db)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, action="append",
+                        help="events in the store (repeatable; default 1M and 10M)")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs of each (best kept)")
+    parser.add_argument("--dir", type=Path, help="where to keep the stores (default: temp)")
+    parser.add_argument("--measure", choices=["bare", "check"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.db)))
+        return
+    sizes = args.events or [1_000_000, 10_000_000]
+    with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
+        folder = args.dir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for n in sizes:
+            db = folder / f"detect-{n}.duckdb"
+            gen_s = generate(db, n)
+            bare = min((run_measure("bare", db) for _ in range(args.repeat)),
+                       key=lambda r: r["seconds"])
+            checks = [run_measure("check", db) for _ in range(args.repeat)]
+            best = min(checks, key=lambda r: r["seconds"])
+            entities = n // 10
+            expected = {k: v * (entities // 1000) for k, v in EXPECTED_PER_1000.items()}
+            ok = best["found"] == expected
+            rows.append((n, gen_s, bare, best, ok))
+            print(f"{n:>12,} events ({entities:,} entities, generated in {gen_s:.1f} s): "
+                  f"bare scan {bare['seconds']:.2f} s, peak {bare['peak_mb']:.0f} MB; "
+                  f"check {best['seconds']:.2f} s, peak {best['peak_mb']:.0f} MB; "
+                  f"ratio {best['seconds'] / bare['seconds']:.2f}x; "
+                  f"check {best['seconds'] / (n / 1e6):.3f} s per million events; "
+                  f"planted anomalies {'all found' if ok else 'MISMATCH'}", flush=True)
+            if not ok:
+                print(f"  expected {expected}\n  found    {best['found']}", flush=True)
+            db.unlink(missing_ok=True)
+        if len(rows) > 1:
+            (n0, _, _, c0, _), (n1, _, _, c1, _) = rows[0], rows[-1]
+            growth = (c1["seconds"] / c0["seconds"]) / (n1 / n0)
+            print(f"check time grew {c1['seconds'] / c0['seconds']:.1f}x for {n1 / n0:.0f}x "
+                  f"the events ({growth:.2f} of linear)")
+        print(f"(threads: DuckDB default on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()
