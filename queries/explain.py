@@ -69,9 +69,10 @@ def _lost_update(entity: str, field: str, ws: list[Witness], facts: dict, _: Con
     e1, e2 = ws
     target = f"{field} of {entity}"
     if facts.get("rule") == "version":
+        overwrote = f"overwrote it with {_new(e2)}" if e2["has_new"] else "removed it"
         return (
             f"{who(e1)} {_did(e1, target)}{_at(e1)}; {who(e2)}, which had read version "
-            f"{e2['base_version']}, overwrote it ({_then(e2)}){_at(e2)} without seeing it."
+            f"{e2['base_version']}, {overwrote}{_at(e2)} without seeing it."
         )
     seen = "found it absent" if not e2["has_old"] else f"read {_old(e2)}"
     return (
@@ -118,8 +119,13 @@ def _priority_inversion(
     entity: str, field: str, ws: list[Witness], facts: dict, _: Config
 ) -> str:
     e1, e2 = ws
-    apart = facts.get("seconds_apart")
-    when = f"{_seconds(apart)} after" if apart is not None else "shortly after"
+    gap = (e2["_ts"] - e1["_ts"]).total_seconds() if "_ts" in e1 and "_ts" in e2 else None
+    if gap is None:
+        when = "shortly after"
+    elif gap >= 0:
+        when = f"{_seconds(gap)} after"
+    else:  # commit order and clocks disagree
+        when = f"{_seconds(-gap)} before (by the clocks; after, in commit order)"
     return (
         f"{who(e2)} (priority {facts.get('priority')}) {_then(e2, f'{field} of {entity}')} "
         f"{when} {who(e1)} (priority {facts.get('overwritten_priority')}) had "
@@ -161,10 +167,13 @@ def _chain_break(entity: str, field: str, ws: list[Witness], facts: dict, _: Con
         claim = f"{who(e2)} added {field} of {entity} with {_new(e2)}"
     else:
         claim = f"{who(e2)} changed {field} of {entity} from {_old(e2)} to {_new(e2)}"
+    if e1["has_new"]:
+        last = f"the last recorded value was {_new(e1)}, set by {who(e1)}{_at(e1)}"
+    else:
+        last = f"{who(e1)} had removed it{_at(e1)}"
     return (
-        f"{claim}, but the last recorded value was {_new(e1)}, set by {who(e1)}{_at(e1)}; "
-        f"{e2['writer']} replaced a value it never observed, or a write to this field was "
-        f"not recorded."
+        f"{claim}, but {last}; {e2['writer']} replaced a value it never observed, or a write "
+        f"to this field was not recorded."
     )
 
 
