@@ -256,6 +256,8 @@ def _dicts(
 
 
 def _lists(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None:
+    # The element loop below repeats the one in the dict walk on purpose: this is the hot
+    # path of every tracked write, and a shared helper costs a call per leaf.
     na, nb = len(a), len(b)
     if not booleans:
         try:

@@ -104,12 +104,14 @@ class _Store:
             health.dropped(self.name, "rejected by validation", summary.rejected)
         return True
 
-    def close(self) -> None:
+    def shutdown(self) -> None:
+        """Stop storing; close the connection only if this exporter opened it."""
         with self.lock:
             if not self.closed:
                 self.closed = True
-                with contextlib.suppress(duckdb.Error):
-                    self.con.close()
+                if self.owned:
+                    with contextlib.suppress(duckdb.Error):
+                        self.con.close()
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -124,10 +126,7 @@ class DuckDBSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        if self._store.owned:
-            self._store.close()
-        else:
-            self._store.closed = True
+        self._store.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -145,10 +144,7 @@ class DuckDBLogExporter(LogRecordExporter):
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
-        if self._store.owned:
-            self._store.close()
-        else:
-            self._store.closed = True
+        self._store.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
