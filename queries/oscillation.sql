@@ -5,7 +5,7 @@
 -- depends on who wrote last. The design analysis calls this frontend state oscillation
 -- (risk 2).
 --
--- A transition e (with p = prev(e), pp = prev(p)) is a flip when, within the window,
+-- A transition e (with p = prev(e), pp = prev(p), both within the window) is a flip when
 --   it returns the field to the value it had before p (A -> B -> A), or
 --   its writer hands the field back to the writer before (W1, W2, W1).
 -- Flips that overlap or touch form one burst; a burst is reported once, when it contains
@@ -26,15 +26,25 @@ WITH params AS (
     SELECT coalesce(getvariable('audit_oscillation_window_s'), 60)::DOUBLE AS win,
            coalesce(getvariable('audit_oscillation_min_changes'), 3)::BIGINT AS min_changes
 ),
-flips AS (
-    SELECT t.*,
-           (t.new IS NOT DISTINCT FROM t.p_old AND t.p_old IS DISTINCT FROM t.p_new
-            AND abs(epoch(t.ts) - epoch(t.p_ts)) <= params.win) AS returned,
-           (t.writer <> t.p_writer AND t.writer = t.pp_writer
-            AND abs(epoch(t.ts) - epoch(t.p_ts)) <= params.win
-            AND abs(epoch(t.ts) - epoch(t.pp_ts)) <= params.win) AS handed_back
+near AS (
+    -- transitions close to prev that went back to prev's old value or changed hands
+    SELECT t.*
     FROM transitions t, params
     WHERE t.p_seq IS NOT NULL
+      AND abs(epoch(t.ts) - epoch(t.p_ts)) <= params.win
+      AND (t.new IS NOT DISTINCT FROM t.p_old OR t.writer <> t.p_writer)
+),
+flips AS (
+    SELECT t.*,
+           p.p_seq AS pp_seq,
+           (t.new IS NOT DISTINCT FROM t.p_old AND t.p_old IS DISTINCT FROM t.p_new)
+               AS returned,
+           -- prev's own prev (pp) is found through prev's row
+           coalesce(t.writer <> t.p_writer AND t.writer = p.p_writer
+                    AND abs(epoch(t.ts) - epoch(p.p_ts)) <= params.win, false) AS handed_back
+    FROM near t
+    CROSS JOIN params
+    LEFT JOIN transitions p ON p.seq = t.p_seq
 ),
 linked AS (
     SELECT entity, field, rn, seq, p_seq, pp_seq, ts, returned, handed_back,

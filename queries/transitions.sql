@@ -1,5 +1,5 @@
--- transitions: events in commit order, each with the transition before it (prev) and the
--- one before that (prev2) of the same entity and field. Every detector reads this table.
+-- transitions: events in commit order, each with the transition before it (prev) of the
+-- same entity and field. Every detector reads this table.
 --
 -- Commit order (CONTRACT.md §2): the writes of one entity are ordered by `version` when
 -- every write of that entity has one (ties by `ts`), otherwise by `ts`; remaining ties by
@@ -72,16 +72,15 @@ ordered AS (
         lag(new) OVER w AS p_new,
         lag(version) OVER w AS p_version,
         lag(source_ts) OVER w AS p_source_ts,
-        lag(priority) OVER w AS p_priority,
-        lag(seq, 2) OVER w AS pp_seq,          -- prev(prev(e)), for oscillation
-        lag(ts, 2) OVER w AS pp_ts,
-        lag(writer, 2) OVER w AS pp_writer
+        lag(priority) OVER w AS p_priority
     FROM keyed
     WINDOW w AS (PARTITION BY entity, field ORDER BY order_version, ts, seq)
 ),
 params AS (
-    -- the widest time window any detector looks back over
-    SELECT greatest(coalesce(getvariable('audit_oscillation_window_s'), 60),
+    -- the widest time window any detector looks back over. Oscillation looks two
+    -- transitions back (W1, W2, W1 within its window), so prev may be up to twice its
+    -- window away from prev2 and must still be kept.
+    SELECT greatest(2 * coalesce(getvariable('audit_oscillation_window_s'), 60),
                     coalesce(getvariable('audit_priority_window_s'), 300))::DOUBLE AS win
 )
 SELECT ordered.*
