@@ -115,7 +115,7 @@ def build_transitions(
     until: datetime | None = None,
     suspects_only: bool = False,
 ) -> None:
-    """Materialise the `transitions` temp table (commit order, prev and prev2) once.
+    """Materialise the `transitions` temp table (commit order, with prev) once.
 
     ``suspects_only`` keeps just the transitions a detector can name (what `check` needs);
     otherwise the table holds the whole history in scope (what timeline and replay need).

@@ -79,7 +79,7 @@ ordered AS (
 params AS (
     -- the widest time window any detector looks back over. Oscillation looks two
     -- transitions back (W1, W2, W1 within its window), so prev may be up to twice its
-    -- window away from prev2 and must still be kept.
+    -- window away from its own prev and must still be kept.
     SELECT greatest(2 * coalesce(getvariable('audit_oscillation_window_s'), 60),
                     coalesce(getvariable('audit_priority_window_s'), 300))::DOUBLE AS win
 )
