@@ -5,9 +5,10 @@
 -- depends on who wrote last. The design analysis calls this frontend state oscillation
 -- (risk 2).
 --
--- A transition e (p = prev(e), pp = prev(p); e within the window of both) is a flip when
+-- A transition e, within the window of p = prev(e), is a flip when
 --   it returns the field to the value it had before p (A -> B -> A), or
---   its writer hands the field back to the writer before (W1, W2, W1).
+--   its writer hands the field back to the writer of pp = prev(p), itself within the
+--   window of e (W1, W2, W1).
 -- Flips that overlap or touch form one burst; a burst is reported once, when it contains
 -- a return to an earlier value, or has at least `min_changes` changes with writers
 -- alternating (alternation needs three changes at least).
