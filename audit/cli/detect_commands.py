@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
             return
         from queries.explain import show
 
-        table = Table(title=f"{entity} as of {at}", title_justify="left")
+        table = Table(title=Text(f"{entity} as of {at}"), title_justify="left")
         table.add_column("field", overflow="fold")
         table.add_column("value", overflow="fold")
         for name, value in state.items():
@@ -238,7 +238,7 @@ def _print_findings(findings) -> None:
 def _print_timeline(entity: str, rows: list[dict]) -> None:
     from queries.explain import show
 
-    table = Table(title=f"{entity}: transitions in commit order", title_justify="left")
+    table = Table(title=Text(f"{entity}: transitions in commit order"), title_justify="left")
     table.add_column("when", no_wrap=True)
     table.add_column("field", overflow="fold", ratio=2)
     table.add_column("old → new", overflow="fold", ratio=3)

@@ -215,3 +215,15 @@ def test_owners_lists_contested_fields_first(db):
     table = run("owners", "--db", db)
     assert table.returncode == 0 and "indexingList.*.status" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+def test_names_that_look_like_markup_are_printed_as_they_are(tmp_path):
+    log = tmp_path / "odd.jsonl"
+    odd = [{**e, "entity": "[/bold]x[red]", "field": "a[/]b"} for e in RACE[:3]]
+    log.write_text("\n".join(json.dumps(e) for e in odd) + "\n")
+    assert run("ingest", log, "--db", tmp_path / "odd.duckdb").returncode == 0
+    result = run("timeline", "[/bold]x[red]", "--db", tmp_path / "odd.duckdb", columns=120)
+    assert result.returncode == 0, result.stderr
+    assert "[/bold]x[red]" in result.stdout and "a[/]b" in result.stdout
+    checked = run("check", "--db", tmp_path / "odd.duckdb", columns=120)
+    assert checked.returncode == 1 and "[/bold]x[red]" in checked.stdout
