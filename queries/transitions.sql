@@ -26,11 +26,14 @@
 -- width of a row); witnesses' other facts are looked up by `seq` afterwards.
 
 -- The events in scope. version_conflict also reads it: a fork spans fields.
+-- Writes a compare-and-swap refused are recorded too (`attrs.rejected = true`) so that
+-- nothing is lost; they never happened to the data, so no detector may see them.
 CREATE OR REPLACE TEMP VIEW scoped_events AS
 SELECT seq, entity, field, ts, writer, write_id, change, old, new,
        version, base_version, source_ts, priority
 FROM events
-WHERE (getvariable('audit_entity') IS NULL OR entity = getvariable('audit_entity'))
+WHERE coalesce(attrs->>'rejected' <> 'true', true)
+  AND (getvariable('audit_entity') IS NULL OR entity = getvariable('audit_entity'))
   AND ((getvariable('audit_since') IS NULL AND getvariable('audit_until') IS NULL)
        OR entity IN (
            -- folded away when neither bound is set

@@ -231,7 +231,7 @@ def _simulate_instrumented(
     previous = audit.configure()
     audit.configure(
         sink=sink, field_stamps=True, config=options.config, otel=False,
-        processors=[*previous.processors, drop_refused_writes],
+        processors=previous.processors,
     )
     try:
         return simulate(
@@ -246,22 +246,6 @@ def _simulate_instrumented(
             sink=list(previous.sinks), field_stamps=previous.field_stamps,
             config=previous.config, otel=previous.otel, processors=previous.processors,
         )
-
-
-def drop_refused_writes(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-    """A structlog processor keeping refused compare-and-swap attempts out of the spool.
-
-    ``audit.compare_and_swap`` records a refused write as events marked
-    ``attrs.rejected = true``; they changed nothing, but the detectors read every event as a
-    transition, so in the safe run each refused attempt would look like a write that undid
-    the one before it. Until the detectors skip them, the demo does not ship them.
-    """
-    import structlog
-
-    attrs = event.get("attrs")
-    if isinstance(attrs, dict) and attrs.get("rejected") is True:
-        raise structlog.DropEvent
-    return event
 
 
 def _spool_sink(directory: Path) -> Any:

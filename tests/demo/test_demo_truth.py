@@ -14,7 +14,6 @@ import pytest
 import audit
 from audit.config import Config
 from audit.demo.client import Client
-from audit.demo.pipeline import drop_refused_writes
 from audit.demo.scoring import score
 from audit.demo.simulation import Workload, plan_actors
 from audit.demo.truth import GroundTruth, Incident, leaves
@@ -33,8 +32,7 @@ def spool(tmp_path):
     """Events of the test go to a spool, as in the demo; settings restored afterwards."""
     sink = SpoolSink(tmp_path / "spool")
     previous = audit.configure()
-    audit.configure(sink=sink, field_stamps=True, otel=False, config=Config(),
-                    processors=[drop_refused_writes])
+    audit.configure(sink=sink, field_stamps=True, otel=False, config=Config())
     yield sink
     sink.close()
     audit.configure(sink=list(previous.sinks), field_stamps=previous.field_stamps,

@@ -235,3 +235,20 @@ def test_every_finding_has_the_contract_shape(store):
                                           "version", "base_version", "source_ts", "trace_id",
                                           "write_id"}
     assert findings[0].witnesses[0]["trace_id"] == "ab" * 16
+
+
+def test_a_write_refused_by_compare_and_swap_is_not_a_transition(store):
+    # instantiation read v1 and tried to save over v2: the guard refused it and recorded the
+    # attempt; the data never changed, so nothing may be reported on it
+    events = [
+        ev("c1", 0, "blk", "status", "workflow", new="processing", base_version=0, version=1),
+        ev("c2", 10, "blk", "status", "workflow", old="processing", new="done",
+           base_version=1, version=2),
+        ev("c3", 12, "blk", "status", "polling_sync", old="processing", new="error",
+           base_version=1, attrs={"rejected": True}),
+        ev("c4", 20, "blk", "status", "user", old="done", new="archived",
+           base_version=2, version=3),
+    ]
+    assert check(store(events)) == []
+    events[2]["attrs"] = {"rejected": False}  # had it been applied, it is a lost update
+    assert "lost_update" in {f.detector for f in check(store(events))}
