@@ -40,7 +40,7 @@ def _f(key: str) -> str:
     where null is a value: their ``<key>_json`` columns tell null from absent.
     """
     if EVENT_KEYS[key][0] == "json":
-        return f"{key}_json"
+        return f"({key}_json::VARCHAR)"
     return f"(r.{key}::VARCHAR)"
 
 
@@ -154,7 +154,7 @@ def _canonical_scalar(key: str) -> str:
         f"CASE WHEN NOT {_is(key, STRING)} "
         f"AND (contains({f}, '.') OR contains({f}, 'e') OR contains({f}, 'E')) "
         f"AND {as_double} = trunc({as_double}) AND abs({as_double}) < {_MAX_SAFE_INT} "
-        f"THEN TRY_CAST({as_double} AS BIGINT)::VARCHAR ELSE {f} END"
+        f"THEN TRY_CAST({as_double} AS BIGINT)::VARCHAR::JSON ELSE {key}_json END"
     )
 
 
@@ -170,8 +170,10 @@ def stage_sql() -> str:
         f"coalesce({_f(k)}, '')" for k in KEYS if k not in ("event", "event_id", "old", "new")
     )
     json_values = ", ".join(
-        f"CASE WHEN r.{k} IS NOT NULL THEN r.{k}::VARCHAR "
-        f"WHEN r IS NOT NULL AND json_exists(raw, {_lit('$.' + k)}) THEN 'null' END AS {k}_json"
+        # kept JSON-typed: a cast from VARCHAR to JSON parses the value again
+        f"CASE WHEN r.{k} IS NOT NULL THEN r.{k} "
+        f"WHEN r IS NOT NULL AND json_exists(raw, {_lit('$.' + k)}) THEN 'null'::JSON END "
+        f"AS {k}_json"
         for k in KEYS
         if EVENT_KEYS[k][0] == "json"
     )
@@ -181,8 +183,8 @@ def stage_sql() -> str:
     )
     sep = _lit(ID_SEP)
     is_container = (
-        "coalesce(starts_with(old, '{') OR starts_with(old, '[') "
-        "OR starts_with(new, '{') OR starts_with(new, '['), false)"
+        "coalesce(starts_with(old::VARCHAR, '{') OR starts_with(old::VARCHAR, '[') "
+        "OR starts_with(new::VARCHAR, '{') OR starts_with(new::VARCHAR, '['), false)"
     )
     return f"""
 CREATE OR REPLACE TEMP TABLE ingest_stage AS
@@ -210,7 +212,7 @@ WITH parsed AS (
 SELECT line, reason, skipped, ts_value AS ts, {_s('entity')} AS entity,
        {_optional_text('entity_type')} AS entity_type, {_s('field')} AS field,
        coalesce({_optional_text('change')}, 'changed') AS change,
-       old::JSON AS old, new::JSON AS new,
+       old, new,
        {_s('writer')} AS writer, {_optional_text('actor')} AS actor,
        {_optional_text('write_id')} AS write_id,
        {_integer('base_version')} AS base_version, {_integer('version')} AS version,
@@ -220,7 +222,8 @@ SELECT line, reason, skipped, ts_value AS ts, {_s('entity')} AS entity,
        CASE WHEN {_is('attrs', '{')} THEN r.attrs END AS attrs,
        {is_container} AS needs_canonical,
        CASE WHEN event_id_given IS NOT NULL THEN event_id_given
-            ELSE 'h-' || md5(id_prefix || {sep} || coalesce(old, '') || {sep} || coalesce(new, ''))
+            ELSE 'h-' || md5(id_prefix || {sep} || coalesce(old::VARCHAR, '') || {sep}
+                             || coalesce(new::VARCHAR, ''))
        END AS event_id,
        id_prefix
 FROM identified
