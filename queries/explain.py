@@ -183,10 +183,13 @@ def _span(ws: list[Witness]) -> float | None:
 
 
 def _seconds(value: Any) -> str:
+    """A duration as a person reads it: 23 ms, 2.7 s, 42 s."""
     if value is None:
         return "the window"
     value = float(value)
-    return f"{value:g} s"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.1f} s" if value < 10 and value != int(value) else f"{value:.0f} s"
 
 
 EXPLAINERS: dict[str, Callable[[str, str, list[Witness], dict, Config], str]] = {
