@@ -44,11 +44,11 @@ def register(app: typer.Typer) -> None:
         unchanged = f" ({summary.unchanged_files} unchanged)" if summary.unchanged_files else ""
         print(
             f"{summary.files} file(s){unchanged} into {resolve_db(db)} in {elapsed:.2f} s: "
-            f"{summary.ingested} ingested, {summary.duplicates} duplicates skipped, "
-            f"{summary.skipped} other log lines skipped, {summary.rejected} rejected"
+            f"{summary.ingested:,} ingested, {summary.duplicates:,} duplicates skipped, "
+            f"{summary.skipped:,} other log lines skipped, {summary.rejected:,} rejected"
         )
         for reason, count in summary.reasons.most_common(5):
-            print(f"  rejected {count}× {reason}", file=sys.stderr)
+            print(f"  rejected {count:,}× {reason}", file=sys.stderr)
         if summary.rejected:
             print(
                 "  (see `audit stats`; raw lines are in the rejected_events table)", file=sys.stderr

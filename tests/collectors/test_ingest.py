@@ -242,6 +242,15 @@ def test_values_are_stored_as_canonical_json(con, tmp_path):
     assert rows["d"] == ("1000", "-0.5")
 
 
+def test_a_scalar_is_written_one_way_whatever_shares_its_line(con, tmp_path):
+    """Lines with a container take a second canonicalisation path; scalars must not notice."""
+    pairs = [(1e16, 2), (1e16, [1]), ("\u001f", 1), ("\u001f", {"a": 1})]
+    lines = [event(field=f"f{i}", old=old, new=new) for i, (old, new) in enumerate(pairs)]
+    ingest(con, [write_lines(tmp_path / "s.jsonl", lines)])
+    olds = [o for (o,) in con.execute("SELECT old FROM events ORDER BY field").fetchall()]
+    assert olds[0] == olds[1] and olds[2] == olds[3]
+
+
 def test_json_null_in_an_optional_key_means_absent(con, tmp_path):
     path = write_lines(tmp_path / "n.jsonl", [event(actor=None, version=None, attrs=None)])
     assert ingest(con, [path]).ingested == 1
