@@ -68,7 +68,7 @@ class IngestSummary:
         }
 
 
-def _line_ends(data: bytes, step: int = 1 << 20) -> np.ndarray:
+def _line_ends(data: bytes | memoryview, step: int = 1 << 20) -> np.ndarray:
     """Offsets just past each newline. Compared a megabyte at a time into one reused
     buffer: a whole-input comparison allocates as much again, and touching that much fresh
     memory cost ten times the scan itself here."""
@@ -82,7 +82,9 @@ def _line_ends(data: bytes, step: int = 1 << 20) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def lines_table(data: bytes, first_line: int) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+def lines_table(
+    data: bytes | memoryview, first_line: int
+) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     """Arrow (line, raw) over complete newline-terminated lines, without copying the bytes.
 
     Returns the table and the lines that are not valid UTF-8 (blanked in the table, reported
@@ -97,7 +99,7 @@ def lines_table(data: bytes, first_line: int) -> tuple[pa.Table, list[tuple[int,
         raw.validate(full=True)
     except pa.ArrowInvalid:
         texts = []
-        for i, line in enumerate(data.split(b"\n")[:n]):
+        for i, line in enumerate(bytes(data).split(b"\n")[:n]):
             try:
                 texts.append(line.decode("utf-8"))
             except UnicodeDecodeError as exc:
@@ -117,7 +119,7 @@ def lines_table(data: bytes, first_line: int) -> tuple[pa.Table, list[tuple[int,
 
 
 def _load_batch(
-    con: duckdb.DuckDBPyConnection, source: str, first_line: int, data: bytes
+    con: duckdb.DuckDBPyConnection, source: str, first_line: int, data: bytes | memoryview
 ) -> IngestSummary:
     """Validate, type and store newline-terminated lines. The caller owns the transaction."""
     out = IngestSummary()

@@ -30,7 +30,7 @@ STDIN = "-"
 
 @dataclass
 class Chunk:
-    data: bytes  # complete lines, each ending in a newline
+    data: bytes | memoryview  # complete lines, each ending in a newline
     end_offset: int  # file position once this chunk is stored
     nbytes: int  # bytes of the file this chunk covers (for progress)
 
@@ -146,7 +146,8 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
             if cut < 0:
                 carry = data
                 continue
-            complete, carry = data[: cut + 1], data[cut + 1 :]
+            # A view, not a slice: slicing would copy the whole block once more.
+            complete, carry = memoryview(data)[: cut + 1], data[cut + 1 :]
             offset += len(complete) - added_newline
             yield Chunk(complete, offset, len(complete))
             if eof:
