@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import duckdb
@@ -36,36 +36,19 @@ class IngestSummary:
     ingested: int = 0
     duplicates: int = 0
     skipped: int = 0  # ordinary log lines (their "event" is not field.transition)
-    rejected: int = 0
     pending_lines: int = 0  # incomplete last lines left for the next ingest
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)  # rejected lines by reason
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.reasons.values())
 
     def add(self, other: IngestSummary) -> None:
-        for name in (
-            "files",
-            "lines",
-            "unchanged_files",
-            "ingested",
-            "duplicates",
-            "skipped",
-            "rejected",
-            "pending_lines",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.reasons.update(other.reasons)
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def as_dict(self) -> dict:
-        return {
-            "files": self.files,
-            "lines": self.lines,
-            "unchanged_files": self.unchanged_files,
-            "ingested": self.ingested,
-            "duplicates": self.duplicates,
-            "skipped": self.skipped,
-            "rejected": self.rejected,
-            "pending_lines": self.pending_lines,
-            "reasons": dict(self.reasons),
-        }
+        return {**asdict(self), "rejected": self.rejected, "reasons": dict(self.reasons)}
 
 
 def _line_ends(data: bytes | memoryview, step: int = 1 << 20) -> np.ndarray:
@@ -187,7 +170,6 @@ def _load_batch(
     )
     out.reasons.update(reason for _, _, reason in invalid)
     out.ingested, out.duplicates, out.skipped = inserted, ok - inserted, skipped
-    out.rejected = sum(out.reasons.values())
     for name in ("ingest_batch", "ingest_too_deep"):
         con.unregister(name)
     return out

@@ -169,19 +169,17 @@ def open_store(
     con = _connect_waiting(path, read_only, wait_s, notify)
     try:
         version = schema_version(con)
-        if version != SCHEMA_VERSION:
-            if read_only and version not in (None, 0) and version < SCHEMA_VERSION:
-                con.close()
-                migrate_con = _connect_waiting(path, False, wait_s, notify)
-                try:
-                    migrate(migrate_con, path)
-                finally:
-                    migrate_con.close()
-                con = _connect_waiting(path, True, wait_s, notify)
-            elif read_only:
-                migrate(con, path)  # raises the right message for foreign/newer stores
-            else:
-                migrate(con, path)
+        if read_only and version is not None and version < SCHEMA_VERSION:
+            # A reader cannot migrate through its own connection: briefly become the writer.
+            con.close()
+            migrate_con = _connect_waiting(path, False, wait_s, notify)
+            try:
+                migrate(migrate_con, path)
+            finally:
+                migrate_con.close()
+            con = _connect_waiting(path, True, wait_s, notify)
+        elif version != SCHEMA_VERSION:
+            migrate(con, path)  # migrates, or refuses a foreign or newer store by name
     except BaseException:
         con.close()
         raise
