@@ -81,6 +81,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        """
+        -- The writes that happened. A compare-and-swap guard records the writes it refused
+        -- (attrs.rejected = true) so that nothing is lost, but they never changed the data:
+        -- detectors, timelines and ownership read this view, not the table.
+        CREATE OR REPLACE VIEW applied_events AS
+        SELECT * FROM events WHERE coalesce(attrs->>'rejected' <> 'true', true);
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -42,7 +42,7 @@ WITH folded AS (
                                                 THEN '*' ELSE part END),
                '.') AS field,
            writer, entity
-    FROM events
+    FROM applied_events
 ),
 per_writer AS (
     SELECT field, writer, count(*) AS writes, count(DISTINCT entity) AS entities
@@ -81,8 +81,8 @@ def timeline(
     version, base_version, source_ts, priority, trace_id, entity_type, and ``findings``:
     the names of the detectors whose findings name it.
     """
-    findings = check(con, entity=entity, config=config)
-    build_transitions(con, config, entity=entity)  # the whole history, not only suspects
+    # Not only the suspects: the whole history stays in `transitions` for the query below.
+    findings = check(con, entity=entity, config=config, suspects_only=False)
     marks: dict[str, list[str]] = {}
     for f in findings:
         for event_id in f.event_ids:

@@ -43,10 +43,6 @@ SEVERITY: dict[str, str] = {
     "chain_break": "warning",
 }
 
-# Detectors see only the suspect transitions; the tests flip this to prove that the whole
-# history gives the same findings.
-_SUSPECTS_ONLY = True
-
 # Columns every detector returns; the others are facts handed to the explanation.
 _COMMON = ("entity", "field", "seqs")
 
@@ -133,11 +129,14 @@ def check(
     since: datetime | str | None = None,
     until: datetime | str | None = None,
     config: Config | None = None,
+    suspects_only: bool = True,
 ) -> list[Finding]:
     """Run the detectors over the store behind ``con``; findings in time order.
 
     ``since``/``until`` keep the findings whose witnesses overlap that range; the writes
     just outside it still serve as context. ``config`` defaults to ``./audit.toml``.
+    The detectors need only the suspect transitions; ``suspects_only=False`` leaves the
+    whole history in ``transitions`` (same findings), for callers that read it afterwards.
     """
     names = resolve_detectors(detectors)
     config = config if config is not None else load_config(None)
@@ -146,7 +145,7 @@ def check(
     if since_ts and until_ts and since_ts > until_ts:
         raise AuditError("--since is after --until")
     build_transitions(con, config, entity=entity, since=since_ts, until=until_ts,
-                      suspects_only=_SUSPECTS_ONLY)
+                      suspects_only=suspects_only)
     raw: list[tuple[str, dict[str, Any]]] = []
     for name in names:
         raw.extend((name, row) for row in _rows(con, sql(name)))
@@ -156,7 +155,7 @@ def check(
     for name, row in raw:
         start, end = _span(row["seqs"], witnesses)
         if (since_ts is None or end >= since_ts) and (until_ts is None or start <= until_ts):
-            found = _finding(name, row, witnesses, config)
+            found = _finding(name, row, witnesses, config, start, end)
             keyed.append(((start, found.entity, found.field, order[name], found.event_ids), found))
     keyed.sort(key=lambda pair: pair[0])
     return [found for _, found in keyed]
@@ -202,12 +201,16 @@ def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, dict
 
 
 def _finding(
-    name: str, row: dict[str, Any], witnesses: dict[int, dict[str, Any]], config: Config
+    name: str,
+    row: dict[str, Any],
+    witnesses: dict[int, dict[str, Any]],
+    config: Config,
+    start: datetime,
+    end: datetime,
 ) -> Finding:
     wits = [witnesses[s] for s in row["seqs"]]
     facts = {k: v for k, v in row.items() if k not in _COMMON}
     writers = list(dict.fromkeys(w["writer"] for w in wits))
-    times = sorted((w["_ts"], w["ts"]) for w in wits)
     entity_type = next((w["entity_type"] for w in wits if w["entity_type"]), None)
     return Finding(
         detector=name,
@@ -215,8 +218,8 @@ def _finding(
         field=row["field"],
         writers=writers,
         event_ids=[w["event_id"] for w in wits],
-        first_ts=times[0][1],
-        last_ts=times[-1][1],
+        first_ts=rfc3339(start),
+        last_ts=rfc3339(end),
         severity=SEVERITY[name],
         message=explain(name, row["entity"], row["field"], wits, facts, config),
         entity_type=entity_type,

@@ -25,19 +25,17 @@
 -- Only the columns the detectors test are carried through the sort (its cost grows with the
 -- width of a row); witnesses' other facts are looked up by `seq` afterwards.
 
--- The events in scope. version_conflict also reads it: a fork spans fields.
--- Writes a compare-and-swap refused are recorded too (`attrs.rejected = true`) so that
--- nothing is lost; they never happened to the data, so no detector may see them.
+-- The events in scope. version_conflict also reads it: a fork spans fields. Only applied
+-- writes (the store's applied_events view leaves out those a compare-and-swap refused).
 CREATE OR REPLACE TEMP VIEW scoped_events AS
 SELECT seq, entity, field, ts, writer, write_id, change, old, new,
        version, base_version, source_ts, priority
-FROM events
-WHERE coalesce(attrs->>'rejected' <> 'true', true)
-  AND (getvariable('audit_entity') IS NULL OR entity = getvariable('audit_entity'))
+FROM applied_events
+WHERE (getvariable('audit_entity') IS NULL OR entity = getvariable('audit_entity'))
   AND ((getvariable('audit_since') IS NULL AND getvariable('audit_until') IS NULL)
        OR entity IN (
            -- folded away when neither bound is set
-           SELECT DISTINCT entity FROM events
+           SELECT DISTINCT entity FROM applied_events
            WHERE (getvariable('audit_since') IS NOT NULL
                   OR getvariable('audit_until') IS NOT NULL)
              AND ts >= coalesce(getvariable('audit_since')::TIMESTAMPTZ,

@@ -32,6 +32,9 @@ class ViewFormat(StrEnum):
     json = "json"
 
 
+ViewFormatOption = Annotated[ViewFormat, typer.Option("--format", "-f", help="table or json.")]
+
+
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 CSV_COLUMNS = ("severity", "detector", "entity", "entity_type", "field", "writers", "event_ids",
                "first_ts", "last_ts", "fingerprint", "message")
@@ -113,9 +116,7 @@ def register(app: typer.Typer) -> None:
         field: Annotated[
             Optional[str], typer.Option(help="Only this field.")  # noqa: UP045
         ] = None,
-        fmt: Annotated[
-            ViewFormat, typer.Option("--format", "-f", help="table or json.")
-        ] = ViewFormat.table,
+        fmt: ViewFormatOption = ViewFormat.table,
         config: ConfigOption = None,
         db: DbOption = None,
     ) -> None:
@@ -144,9 +145,7 @@ def register(app: typer.Typer) -> None:
     def replay(
         entity: Annotated[str, typer.Argument(help="The entity id, e.g. block-A.")],
         at: Annotated[str, typer.Option("--at", help="RFC 3339 time to replay up to.")],
-        fmt: Annotated[
-            ViewFormat, typer.Option("--format", "-f", help="table or json.")
-        ] = ViewFormat.table,
+        fmt: ViewFormatOption = ViewFormat.table,
         db: DbOption = None,
     ) -> None:
         """The entity's field values as of a time, rebuilt from its transitions."""
@@ -179,9 +178,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def owners(
-        fmt: Annotated[
-            ViewFormat, typer.Option("--format", "-f", help="table or json.")
-        ] = ViewFormat.table,
+        fmt: ViewFormatOption = ViewFormat.table,
         db: DbOption = None,
     ) -> None:
         """Which writers write which fields (list indexes folded to *), contested first."""

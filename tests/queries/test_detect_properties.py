@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.store import open_store
-from queries import runner
 from queries.runner import DETECTORS, check
 
 WRITERS = ["user", "workflow", "instantiation", "polling_sync", "ci-bot"]
@@ -102,11 +101,8 @@ def run_check(events: list[dict[str, Any]], *, whole_history: bool = False) -> l
         try:
             findings = check(con)
             if whole_history:
-                runner._SUSPECTS_ONLY = False
-                try:
-                    assert [f.to_dict() for f in check(con)] == [f.to_dict() for f in findings]
-                finally:
-                    runner._SUSPECTS_ONLY = True
+                whole = check(con, suspects_only=False)
+                assert [f.to_dict() for f in whole] == [f.to_dict() for f in findings]
             return findings
         finally:
             con.close()

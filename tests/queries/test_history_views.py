@@ -47,8 +47,8 @@ def test_replay_rebuilds_the_fields_as_of_a_time(store):
         "content": "hello", "indexingList.0.status": "processing"}
     assert replay(con, "block-A", at(11)) == {
         "content": "hello", "indexingList.0.status": "done"}
-    # the removed field is gone
     assert replay(con, "block-A", at(100))["content"] == "hello"
+    # the removed field is gone
     assert replay(con, "block-A", at(600)) == {"indexingList.0.status": "error"}
 
 
