@@ -28,7 +28,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -473,6 +474,28 @@ def check_selection(min_severity: str, max_events: int) -> None:
         raise AuditError("--max must be 0 or more")
 
 
+@contextmanager
+def channel_for(
+    channel: SentryChannel | None,
+    dsn: str | None,
+    environment: str | None,
+    release: str | None,
+    timeout_s: float,
+    *,
+    needed: bool = True,
+) -> Iterator[SentryChannel | None]:
+    """The channel given; else, when one is ``needed``, one made from ``dsn`` for the
+    duration and closed after (a caller's own channel is never closed here)."""
+    if channel is not None or not needed:
+        yield channel
+        return
+    made = SentryChannel(dsn, environment=environment, release=release, timeout_s=timeout_s)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
 def send_findings(
     findings: Iterable[Finding],
     *,
@@ -498,13 +521,7 @@ def send_findings(
     check_selection(min_severity, max_events)
     findings = list(findings)
     result = AlertResult(found=len(findings), dry_run=dry_run)
-    if not dry_run and channel is None:
-        channel = SentryChannel(dsn, environment=environment, release=release,
-                                timeout_s=timeout_s)
-        own_channel = True
-    else:
-        own_channel = False
-    try:
+    with channel_for(channel, dsn, environment, release, timeout_s, needed=not dry_run) as chan:
         wanted = [
             f for f in findings
             if _RANK.get(f.severity, len(_RANK)) >= _RANK[min_severity]
@@ -520,12 +537,9 @@ def send_findings(
         if dry_run:
             result.would_send, result.would_summarise = individual, rest
             return result
-        assert channel is not None
-        _deliver(channel, con, individual, rest, max_events, result)
+        assert chan is not None
+        _deliver(chan, con, individual, rest, max_events, result)
         return result
-    finally:
-        if own_channel and channel is not None:
-            channel.close()
 
 
 def _deliver(
@@ -596,33 +610,26 @@ def run_alerts(
     """Detect, then send what is new; with ``monitor_slug``, bracket the run in Sentry Crons
     check-ins (in progress, then ok, or error when the run failed or could not deliver)."""
     check_selection(min_severity, max_events)
-    own_channel = channel is None and not dry_run
-    if own_channel:
-        channel = SentryChannel(dsn, environment=environment, release=release,
-                                timeout_s=timeout_s)
-    try:
+    with channel_for(channel, dsn, environment, release, timeout_s, needed=not dry_run) as chan:
         check_in_id = None
         started = time.monotonic()
         if monitor_slug and not dry_run:
-            assert channel is not None
-            check_in_id = channel.check_in(monitor_slug, MonitorStatus.IN_PROGRESS)
+            assert chan is not None
+            check_in_id = chan.check_in(monitor_slug, MonitorStatus.IN_PROGRESS)
         try:
             result = send_findings(
                 detect(con, detectors=detectors, config=config),
-                con=con, channel=channel, detectors=detectors, min_severity=min_severity,
+                con=con, channel=chan, min_severity=min_severity,
                 max_events=max_events, dry_run=dry_run,
             )
         except BaseException:
-            if check_in_id and channel is not None:
-                channel.check_in(monitor_slug, MonitorStatus.ERROR, check_in_id=check_in_id,
-                                 duration_s=time.monotonic() - started)
+            if check_in_id and chan is not None:
+                chan.check_in(monitor_slug, MonitorStatus.ERROR, check_in_id=check_in_id,
+                              duration_s=time.monotonic() - started)
             raise
-        if check_in_id and channel is not None:
-            channel.check_in(
+        if check_in_id and chan is not None:
+            chan.check_in(
                 monitor_slug, MonitorStatus.OK if result.ok else MonitorStatus.ERROR,
                 check_in_id=check_in_id, duration_s=time.monotonic() - started,
             )
         return result
-    finally:
-        if own_channel and channel is not None:
-            channel.close()

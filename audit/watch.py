@@ -22,11 +22,18 @@ from pathlib import Path
 import duckdb
 from sentry_sdk.crons import MonitorStatus
 
-from audit.alert import DEFAULT_MAX, DEFAULT_TIMEOUT_S, AlertResult, SentryChannel, run_alerts
+from audit.alert import (
+    DEFAULT_MAX,
+    DEFAULT_TIMEOUT_S,
+    AlertResult,
+    SentryChannel,
+    channel_for,
+    run_alerts,
+)
 from audit.config import Config
 from audit.errors import AuditError
 from collectors.ingest import ingest
-from collectors.store import open_store
+from collectors.store import first_line, open_store
 
 DEFAULT_INTERVAL_S = 2.0
 RETRY_AFTER_FAILURE_S = 30.0  # after Sentry failed us, resend no more often than this
@@ -91,16 +98,12 @@ def watch(
     if not spool.is_dir():
         raise AuditError(f"spool directory {spool} does not exist")
     stop = stop or threading.Event()
-    own_channel = channel is None
-    channel = channel or SentryChannel(
-        dsn, environment=environment, release=release, timeout_s=timeout_s
-    )
     seen: dict[Path, tuple[int, int]] = {}
     alert_due = True  # the first cycle sends what earlier runs left unsent
     retry_at = 0.0
     last_beat, beat_failed = float("-inf"), False
     cycles = 0
-    try:
+    with channel_for(channel, dsn, environment, release, timeout_s) as channel:
         while not stop.is_set() and (max_cycles is None or cycles < max_cycles):
             cycles += 1
             cycle = Cycle(cycles)
@@ -134,9 +137,7 @@ def watch(
                     finally:
                         con.close()
                 except (AuditError, duckdb.Error, OSError) as exc:
-                    cycle.error = str(exc).strip().splitlines()[0] if str(exc).strip() else (
-                        type(exc).__name__
-                    )
+                    cycle.error = first_line(exc)
             failed = cycle.error is not None or (cycle.alert is not None and not cycle.alert.ok)
             beat_failed = beat_failed or failed
             if monitor_slug and time.monotonic() - last_beat >= HEARTBEAT_S:
@@ -149,7 +150,4 @@ def watch(
             if max_cycles is not None and cycles >= max_cycles:
                 break
             stop.wait(interval_s)
-    finally:
-        if own_channel:
-            channel.close()
     return cycles

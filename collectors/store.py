@@ -143,7 +143,7 @@ def _connect_waiting(
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if not _LOCK_RE.search(str(exc)):
-                raise AuditError(f"cannot open {path}: {_first_line(exc)}") from None
+                raise AuditError(f"cannot open {path}: {first_line(exc)}") from None
             if time.monotonic() >= deadline:
                 raise AuditError(
                     f"{path} is locked by another process ({_holder(exc)}) and stayed locked "
@@ -155,24 +155,26 @@ def _connect_waiting(
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
         except duckdb.Error as exc:
-            raise AuditError(f"cannot open {path}: {_first_line(exc)}") from None
+            raise AuditError(f"cannot open {path}: {first_line(exc)}") from None
 
 
 def open_store(
     db: str | os.PathLike | None = None,
     *,
     read_only: bool = False,
+    create: bool = True,
     wait_s: float = LOCK_WAIT_S,
     notify: Callable[[str], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating when writable) the store at ``db``.
 
     Readers get a read-only connection; a reader that finds an older schema has it migrated
-    first. A reader of a store that does not exist gets a clear error, not an empty database.
+    first. A reader of a store that does not exist (or a writer with ``create=False``) gets a
+    clear error, not an empty database.
     """
     path = resolve_db(db)
     notify = notify or (lambda msg: print(msg, file=sys.stderr))
-    if read_only and not path.exists():
+    if (read_only or not create) and not path.exists():
         raise AuditError(f"no store at {path}; run `audit ingest` first (or pass --db)")
     if str(path) != ":memory:" and not path.parent.exists():
         raise AuditError(f"directory {path.parent} does not exist")
@@ -201,5 +203,6 @@ def _holder(exc: Exception) -> str:
     return f"PID {m.group(1)}" if m else "another process"
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception as one line of text, for one-line error messages."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

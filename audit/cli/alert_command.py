@@ -169,28 +169,19 @@ def alert(
         return _watch(watch_dir, db, dsn, environment, release, detector, cfg, min_severity,
                       max_events, monitor_slug, timeout, interval, max_cycles)
 
-    from collectors.store import open_store, resolve_db
+    from collectors.store import open_store
 
-    if not resolve_db(db).exists():
-        # Rather than alerting "nothing new" from a fresh empty store (a cron job started in
-        # the wrong directory, say).
-        raise AuditError(f"no store at {resolve_db(db)}; run `audit ingest` first (or pass --db)")
-    channel = None if dry_run else SentryChannel(
-        dsn, environment=environment, release=release, timeout_s=timeout
-    )
+    # create=False: rather than alerting "nothing new" from a fresh empty store (a cron job
+    # started in the wrong directory, say), say there is no store.
+    con = open_store(db, read_only=dry_run, create=False)
     try:
-        con = open_store(db, read_only=dry_run)
-        try:
-            result = run_alerts(
-                con, channel=channel, detectors=detector, config=cfg,
-                min_severity=min_severity, max_events=max_events, dry_run=dry_run,
-                monitor_slug=monitor_slug,
-            )
-        finally:
-            con.close()
+        result = run_alerts(
+            con, dsn=dsn, environment=environment, release=release, timeout_s=timeout,
+            detectors=detector, config=cfg, min_severity=min_severity, max_events=max_events,
+            dry_run=dry_run, monitor_slug=monitor_slug,
+        )
     finally:
-        if channel is not None:
-            channel.close()
+        con.close()
     if dry_run:
         _print_dry_run(result)
     print(_report(result))

@@ -25,6 +25,8 @@ from audit.config import Config
 from audit.demo.scoring import Score, score
 from audit.demo.simulation import Simulation, Workload, simulate
 from audit.errors import AuditError
+from collectors.spool import SpoolSink
+from collectors.store import first_line
 from queries.finding import Finding
 
 MODES = ("unsafe", "safe")
@@ -140,7 +142,7 @@ def prepare_db(path: Path) -> None:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise AuditError(
-            f"cannot replace {path}: {str(exc).strip().splitlines()[0]}; pass another --db"
+            f"cannot replace {path}: {first_line(exc)}; pass another --db"
         ) from None
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -209,7 +211,7 @@ def _run(mode: str, options: DemoOptions, workdir: Path, progress: Progress) -> 
         if options.html:
             progress.phase(mode, "report")
             t = time.perf_counter()
-            run.html = _write_report(con, db, options.config)
+            run.html = _write_report(con, db, findings)
             seconds["report"] = time.perf_counter() - t
     finally:
         con.close()
@@ -227,7 +229,7 @@ def _simulate_instrumented(
 ) -> Simulation:
     """Point the instrumentation at a spool for the length of one run, as a service would
     at start-up, and put the previous settings back afterwards."""
-    sink = _spool_sink(spool_dir)
+    sink = SpoolSink(spool_dir)
     previous = audit.configure()
     audit.configure(
         sink=sink, field_stamps=True, config=options.config, otel=False,
@@ -239,21 +241,11 @@ def _simulate_instrumented(
         )
     finally:
         audit.flush()
-        close = getattr(sink, "close", None)
-        if callable(close):
-            close()
+        sink.close()
         audit.configure(
             sink=list(previous.sinks), field_stamps=previous.field_stamps,
             config=previous.config, otel=previous.otel, processors=previous.processors,
         )
-
-
-def _spool_sink(directory: Path) -> Any:
-    try:
-        from collectors.spool import SpoolSink
-    except ImportError:  # the spool lands separately; a plain JSON Lines file until then
-        return audit.JSONLinesSink(directory / "events.jsonl")
-    return SpoolSink(directory)
 
 
 def worst_entity(findings: list[Finding]) -> str | None:
@@ -265,11 +257,11 @@ def worst_entity(findings: list[Finding]) -> str | None:
     return max(total, key=lambda e: (serious[e], total[e], e))
 
 
-def _write_report(con: duckdb.DuckDBPyConnection, db: Path, config: Config) -> Path | None:
-    try:
-        from audit.report import report, write_html
-    except ImportError:  # the report lands separately
-        return None
+def _write_report(con: duckdb.DuckDBPyConnection, db: Path, findings: list[Finding]) -> Path:
+    """The HTML report of the findings already in hand (running the detectors again would
+    double the cost of a run)."""
+    from audit.report import build_report, write_html
+
     path = db.with_suffix(".html")
-    write_html(report(con, config=config, source=db.name), path)
+    write_html(build_report(con, findings, source=db.name), path)
     return path

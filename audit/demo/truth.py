@@ -143,12 +143,6 @@ class GroundTruth:
                 out.extend(_oscillations(history, self.config))
             return out
 
-    def by_detector(self) -> dict[str, list[Incident]]:
-        out: dict[str, list[Incident]] = {name: [] for name in DETECTORS}
-        for incident in self.incidents():
-            out[incident.detector].append(incident)
-        return out
-
     def unseen_overwrites(self) -> list[tuple[Transition, Transition]]:
         """Every (e1, e2) where e2 replaced a value its writer's copy did not reflect.
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from audit.report import svg
 from audit.report.assets import CSS, ERROR_TRAP, SCRIPT
 from audit.report.model import FieldFindings, Report, Swimlane
-from audit.report.values import full, label
+from audit.report.values import attr as _a
+from audit.report.values import ellipsis, full, label
 from queries.finding import Finding
 
 SUMMARY_ROWS = 8  # rows of a summary table in view; the rest fold away
@@ -35,10 +36,6 @@ CSP = (
     f"script-src {_script_hash(ERROR_TRAP)} {_script_hash(SCRIPT)}; "
     "img-src data:; form-action 'none'; base-uri 'none'"
 )
-
-
-def _a(value: object) -> str:
-    return '"' + escape(str(value), quote=True) + '"'
 
 
 def _t(value: object) -> str:
@@ -172,8 +169,8 @@ class _Budget:
     findings must still give a page a browser opens, so past the budget fields are only
     counted (`audit check --format json` has every one)."""
 
-    def __init__(self, findings: int, fields: int):
-        self.findings, self.fields = findings, fields
+    def __init__(self, findings: int):
+        self.findings = findings
 
     def take(self, findings: list[Finding]) -> list[Finding]:
         taken = findings[: max(0, self.findings)]
@@ -248,15 +245,14 @@ def _shown(report: Report, colours: dict[str, int], budget: _Budget) -> str:
 
 
 def label_of(group: FieldFindings) -> str:
-    text = f"{group.entity} · {group.field}"
-    return text if len(text) <= 48 else text[:47] + "…"
+    return ellipsis(f"{group.entity} · {group.field}", 48)
 
 
 def _rest(report: Report, budget: _Budget) -> str:
     if not report.rest:
         return ""
     n = sum(len(g.findings) for g in report.rest)
-    listed, unlisted = report.rest[: budget.fields], report.rest[budget.fields:]
+    listed, unlisted = report.rest[:LISTED_FIELDS], report.rest[LISTED_FIELDS:]
     blocks = "".join(
         f"<details class=\"rest-field\"><summary><code>{_t(g.entity)}</code> · "
         f"<code>{_t(g.field)}</code> <span class=\"pill sev sev-{_t(g.severity)}\">"
@@ -288,7 +284,7 @@ def render_html(report: Report) -> str:
         f"store {_t(report.source or '—')} · {report.events:,} events on "
         f"{report.entities:,} entities · {_t(span)} · generated {_t(_when(report.generated_at))}"
     )
-    budget = _Budget(LISTED_FINDINGS, LISTED_FIELDS)
+    budget = _Budget(LISTED_FINDINGS)
     body = (
         _summary(report) + _shown(report, colours, budget) + _rest(report, budget)
         if report.findings

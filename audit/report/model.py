@@ -17,10 +17,10 @@ from typing import Any
 import duckdb
 import orjson
 
-from queries.finding import Finding
+from queries.finding import SEVERITIES, Finding
 from queries.runner import build_transitions
 
-SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 CONTEXT_WRITES = 2  # writes shown on each side of a finding's witnesses
 MAX_WRITES = 40  # a swimlane longer than this keeps only the witnesses and their neighbours
 DEFAULT_TOP = 20
@@ -43,10 +43,6 @@ class Write:
     source_ts_us: int | None = None
     trace_id: str | None = None
     write_id: str | None = None
-
-    @property
-    def ts(self) -> datetime:
-        return from_us(self.ts_us)
 
 
 @dataclass
@@ -135,7 +131,6 @@ class Report:
     contested: list[ContestedField]
     shown: list[FieldFindings]  # the top groups, with swimlanes
     rest: list[FieldFindings]  # listed only
-    top: int = DEFAULT_TOP
 
 
 def from_us(us: int) -> datetime:
@@ -197,7 +192,6 @@ def build_report(
         contested=_contested(findings),
         shown=shown,
         rest=rest,
-        top=top,
     )
 
 

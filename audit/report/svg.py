@@ -15,7 +15,8 @@ import math
 from html import escape
 
 from audit.report.model import Swimlane, Write, from_us
-from audit.report.values import full, label
+from audit.report.values import attr as _a
+from audit.report.values import ellipsis, full, label
 
 LEFT = 132  # lane names
 RIGHT = 84  # room for the last label
@@ -59,11 +60,6 @@ def iso(us: int | None) -> str:
     if us is None:
         return "—"
     return from_us(us).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _a(value: object) -> str:
-    """An attribute value, quoted and escaped."""
-    return '"' + escape(str(value), quote=True) + '"'
 
 
 def tooltip(write: Write, lane: Swimlane) -> str:
@@ -131,7 +127,7 @@ def render(lane: Swimlane, colour_of: dict[str, int]) -> str:
             f"y={_a(top)} width={_a(width)} height={_a(LANE_H)}/>"
             f"<rect class=\"key c{colour}\" x=\"0\" y={_a(top)} width=\"4\" height={_a(LANE_H)}/>"
             f"<text class=\"lane-name\" x=\"12\" y={_a(mid[w] + 4)}>"
-            f"<title>{escape(w)}</title>{escape(label_text(w, 17))}</text></g>"
+            f"<title>{escape(w)}</title>{escape(ellipsis(w, 17))}</text></g>"
         )
     # Guides: a vertical line through each witness, so their order in time is plain.
     for i, w in enumerate(writes):
@@ -238,6 +234,3 @@ def render(lane: Swimlane, colour_of: dict[str, int]) -> str:
     out.append("</svg>")
     return "".join(out)
 
-
-def label_text(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

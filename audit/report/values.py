@@ -7,6 +7,7 @@ They come from users' data and can be anything: long content strings, lists of o
 from __future__ import annotations
 
 import contextlib
+from html import escape
 
 import orjson
 
@@ -14,8 +15,14 @@ ABSENT = "∅"  # the field had no value (added / removed)
 TOOLTIP_LIMIT = 4000  # a tooltip is for reading, not for dumping megabytes into the page
 
 
-def _ellipsis(text: str, limit: int) -> str:
+def ellipsis(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis when cut."""
     return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"
+
+
+def attr(value: object) -> str:
+    """An HTML/SVG attribute value, quoted and escaped."""
+    return '"' + escape(str(value), quote=True) + '"'
 
 
 def label(value: str | None, limit: int = 18) -> str:
@@ -31,15 +38,15 @@ def label(value: str | None, limit: int = 18) -> str:
     try:
         decoded = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return _ellipsis(value, limit)
+        return ellipsis(value, limit)
     if isinstance(decoded, str):
-        return '"' + _ellipsis(decoded, limit - 2) + '"'
+        return '"' + ellipsis(decoded, limit - 2) + '"'
     if isinstance(decoded, list):
         if len(decoded) == 1 and limit > 8 and not isinstance(decoded[0], list):
             # one item: show a glimpse of it
             item = orjson.dumps(decoded[0], option=orjson.OPT_SORT_KEYS).decode()
             return "[" + label(item, limit - 2) + "]"
-        return _ellipsis(f"[{len(decoded)} item{'s' if len(decoded) != 1 else ''}]", limit)
+        return ellipsis(f"[{len(decoded)} item{'s' if len(decoded) != 1 else ''}]", limit)
     if isinstance(decoded, dict):
         keys = list(decoded)
         shown = "{"
@@ -49,7 +56,7 @@ def label(value: str | None, limit: int = 18) -> str:
                 return shown + (", …}" if i else "…}")
             shown += part
         return shown + "}"
-    return _ellipsis(value, limit)
+    return ellipsis(value, limit)
 
 
 def full(value: str | None, limit: int = TOOLTIP_LIMIT) -> str:
