@@ -34,7 +34,7 @@ ROOT: Final = "$"
 
 Change = tuple[str, str, Any, Any]
 
-_SCALARS: Final = frozenset((str, int, float, bool, type(None)))
+SCALARS: Final = frozenset((str, int, float, bool, type(None)))  # compared, copied, as they are
 _NUMBERS: Final = frozenset((int, float))
 _CONTAINERS: Final = frozenset((dict, list, tuple))
 
@@ -78,18 +78,19 @@ def patch(doc: Any, changes: list[Change]) -> Any:
         elif change == "removed":
             removals.append(field)
         else:
-            parent, key = _locate(doc, field)
+            parent, key = locate(doc, field)
             if isinstance(parent, list) and key == len(parent):
                 parent.append(new)
             else:
                 parent[key] = new
     for field in reversed(removals):
-        parent, key = _locate(doc, field)
+        parent, key = locate(doc, field)
         del parent[key]
     return doc
 
 
-def _locate(doc: Any, field: str) -> tuple[Any, Any]:
+def locate(doc: Any, field: str) -> tuple[Any, Any]:
+    """The container holding a dotted ``field`` and its key there (an int in a list)."""
     parent = doc
     parts = field.split(".")
     for part in parts[:-1]:
@@ -128,7 +129,7 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None
     ta = type(a)
     tb = type(b)
     if ta is tb:
-        if ta in _SCALARS:
+        if ta in SCALARS:
             if a != b or a != a:  # NaN is never equal to itself: report it
                 out.append((text(path), "changed", a, b))
             return
@@ -140,7 +141,7 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None
             if not _same(a, b, booleans):
                 _lists(a, b, path, out, booleans)
             return
-    elif ta in _SCALARS and tb in _SCALARS:
+    elif ta in SCALARS and tb in SCALARS:
         # 1 == 1.0 in JSON, but True == 1 only in Python (bool is not in _NUMBERS).
         if ta not in _NUMBERS or tb not in _NUMBERS or a != b:
             out.append((text(path), "changed", a, b))
@@ -161,7 +162,7 @@ def _kind(value: Any) -> str:
         return "dict"
     if isinstance(value, list | tuple):
         return "list"
-    if type(value) in _SCALARS:
+    if type(value) in SCALARS:
         return "scalar"
     return "other"
 
@@ -233,7 +234,7 @@ def _dicts(
             continue
         t = type(va)
         if t is type(vb):
-            if t in _SCALARS:
+            if t in SCALARS:
                 if va != vb or va != va:
                     out.append((text((path, key)), "changed", va, vb))
                 continue
@@ -279,7 +280,7 @@ def _lists(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> Non
             continue
         t = type(va)
         if t is type(vb):
-            if t in _SCALARS:
+            if t in SCALARS:
                 if va != vb or va != va:
                     out.append((text((path, i)), "changed", va, vb))
                 continue

@@ -212,9 +212,6 @@ class _Pipeline:
             procs += [add_trace_ids, add_span_event]
         procs += [*s.processors, _to_terminal]
         self.settings = s
-        self.render = structlog.processors.JSONRenderer(
-            serializer=orjson.dumps, default=json_default, option=orjson.OPT_NON_STR_KEYS
-        )
         self.sinks = _slots(s.sinks)
         self.logger = structlog.wrap_logger(
             _Terminal(),
@@ -282,7 +279,7 @@ def emit(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if write_line is not None:
                     line = lines[i]
                     if line is None:
-                        line = lines[i] = p.render(None, "info", event)
+                        line = lines[i] = render(event)
                     write_line(line)
                 else:
                     sink(event)

@@ -17,7 +17,7 @@ from typing import Any
 
 from audit import health, settings
 from audit.config import Config, load_config
-from audit.diff import MISSING, diff
+from audit.diff import MISSING, diff, locate
 from audit.emit import emit
 from audit.stamp import field_stamps, last_writer_of, plain, version_of
 from audit.track import _who, build_events, record
@@ -88,7 +88,7 @@ def compare_and_swap(
     try:
         changes = diff(
             plain(current, s.meta_key) or {}, plain(new, s.meta_key) or {},
-            exclude=frozenset((s.meta_key,)),
+            exclude=s.exclude,
         )
         conflict_attrs = {
             **(attrs or {}),
@@ -208,7 +208,7 @@ def merge_by_priority(
     if not stored:
         return incoming, []
     refused: list[tuple[str, str, Any]] = []
-    for field, change, old, _new in diff(stored, incoming, exclude=frozenset((s.meta_key,))):
+    for field, change, old, _new in diff(stored, incoming, exclude=s.exclude):
         last = field_writer(stored, field, meta_key=s.meta_key)
         if last is None:
             continue
@@ -224,7 +224,7 @@ def merge_by_priority(
         return (rank, tuple(_negate(k) for k in key) if change == "added" else key)
 
     for field, _change, old in sorted(refused, key=order):
-        _restore(incoming, field.split("."), old)
+        _restore(incoming, field, old)
     return incoming, [r[0] for r in refused]
 
 
@@ -237,19 +237,15 @@ def _sort_key(field: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in field.split("."))
 
 
-def _restore(doc: Any, parts: list[str], old: Any) -> None:
-    """Put ``old`` back at ``parts`` (``MISSING``: remove what the write added)."""
-    target = doc
-    for part in parts[:-1]:
-        target = target[int(part)] if isinstance(target, list) else target[part]
-    last = parts[-1]
+def _restore(doc: Any, field: str, old: Any) -> None:
+    """Put ``old`` back at ``field`` (``MISSING``: remove what the write added)."""
+    target, last = locate(doc, field)
     if isinstance(target, list):
-        i = int(last)
         if old is MISSING:
-            if i < len(target):
-                del target[i]
-        elif i < len(target):
-            target[i] = old
+            if last < len(target):
+                del target[last]
+        elif last < len(target):
+            target[last] = old
         else:
             target.append(old)
     elif old is MISSING:

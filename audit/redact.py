@@ -20,20 +20,21 @@ import orjson
 Processor = Callable[[Any, str, dict[str, Any]], dict[str, Any]]
 
 
-def _normalise(value: Any) -> Any:
-    # The store compares canonical JSON, where 1.0 is 1; hash the same way.
+def normalise(value: Any) -> Any:
+    """Integral floats as ints (JSON has one number type), recursively: the store compares
+    canonical JSON, where 1.0 is 1, and redaction hashes the same way."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     if isinstance(value, dict):
-        return {str(k): _normalise(v) for k, v in value.items()}
+        return {str(k): normalise(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_normalise(v) for v in value]
+        return [normalise(v) for v in value]
     return value
 
 
 def redacted(value: Any, key: bytes | None = None) -> dict[str, Any]:
     """``{"sha256": hex, "len": n}`` for ``value`` (n: characters of a string, else of its JSON)."""
-    text = orjson.dumps(_normalise(value), option=orjson.OPT_SORT_KEYS, default=str)
+    text = orjson.dumps(normalise(value), option=orjson.OPT_SORT_KEYS, default=str)
     digest = (
         hmac.new(key, text, hashlib.sha256).hexdigest() if key else hashlib.sha256(text).hexdigest()
     )

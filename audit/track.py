@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import orjson
 
 from audit import health, settings
-from audit.diff import MISSING, Change, diff, patch
+from audit.diff import MISSING, SCALARS, Change, diff, patch
 from audit.emit import emit
 from audit.stamp import (
     clone,
@@ -141,9 +141,9 @@ def build_events(
         event["field"] = field
         event["change"] = change
         if old is not MISSING:
-            event["old"] = old if type(old) in _SCALARS else clone(old)
+            event["old"] = old if type(old) in SCALARS else clone(old)
         if new is not MISSING:
-            event["new"] = new if type(new) in _SCALARS else clone(new)
+            event["new"] = new if type(new) in SCALARS else clone(new)
         event["writer"] = writer
         if actor is not None:
             event["actor"] = actor
@@ -161,8 +161,6 @@ def build_events(
         events.append(event)
     return events
 
-
-_SCALARS = (str, int, float, bool, type(None))
 
 
 def _who(writer: str | None, actor: str | None) -> tuple[str, str | None, int | None]:
@@ -199,10 +197,6 @@ def _write(
 
     ``quiet``: stamp only (instrumentation switched off, but a store's versions must still
     move on, or its compare-and-swap would stop protecting anything)."""
-    if before is None and after_plain is not None and isinstance(after_plain, Mapping):
-        before = {}  # a new entity: its fields are added
-    elif after_plain is None and isinstance(before, Mapping):
-        after_plain = {}  # a deleted entity: its fields are removed
     if changes is None:
         changes = diff(before, after_plain, exclude=s.exclude)
     if not changes:
@@ -262,8 +256,13 @@ def record(
             stored = version_of(before, s.meta_key)
             if stored is not None:
                 version = stored + 1
+        old, new = plain(before, s.meta_key), plain(after, s.meta_key)
+        if old is None and isinstance(new, Mapping):
+            old = {}  # a new entity: its fields are added
+        elif new is None and isinstance(old, Mapping):
+            new = {}  # a deleted entity: its fields are removed
         return _write(
-            s, entity, plain(before, s.meta_key), plain(after, s.meta_key), after,
+            s, entity, old, new, after,
             base_version=base_version, version=version, stamp_doc=stamp, writer=writer,
             actor=actor, entity_type=entity_type, source_ts=source_ts, write_id=write_id,
             attrs=attrs, quiet=not s.enabled,

@@ -8,25 +8,10 @@ containers come here, because sorting keys at every depth is easier in Python.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import orjson
 
-_MAX_SAFE_INT = 2**53
-
-
-def normalise(value: Any) -> Any:
-    """Integral floats become ints (JSON has one number type); containers recursively."""
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < _MAX_SAFE_INT:
-            return int(value)
-        return value
-    if isinstance(value, dict):
-        return {k: normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [normalise(v) for v in value]
-    return value
-
+from audit.redact import normalise
 
 # A float in JSON text is a digit followed by '.', 'e' or 'E'. Text without one (most
 # lists of objects: ids, statuses, counts) skips the walk that normalises floats, which is

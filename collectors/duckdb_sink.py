@@ -29,6 +29,30 @@ from collectors.store import migrate, open_store
 _live: weakref.WeakSet[DuckDBSink] = weakref.WeakSet()
 
 
+
+def connect(db: Any, wait_s: float) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """A connection for a sink's own thread: a cursor on a connection handed in (its store
+    migrated), or the store at ``db`` opened here; and whether it was opened here."""
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        migrate(db)
+        return db.cursor(), False
+    return open_store(db, wait_s=wait_s), True
+
+
+def store_lines(con: duckdb.DuckDBPyConnection, lines: list[bytes], source: str, name: str) -> bool:
+    """Store rendered events through the ingest path, counting what is sent or dropped under
+    the sink's ``name``; never raises (the sink fails open)."""
+    try:
+        summary = load_lines(con, lines, source)
+    except Exception as exc:
+        health.dropped(name, exc, len(lines))
+        return False
+    health.sent(name, summary.ingested + summary.duplicates)
+    if summary.rejected:
+        health.dropped(name, "rejected by validation", summary.rejected)
+    return True
+
+
 class DuckDBSink:
     """``audit.configure(sink=DuckDBSink("audit.duckdb"))``.
 
@@ -51,13 +75,7 @@ class DuckDBSink:
         wait_s: float = 10.0,
         name: str = "duckdb",
     ):
-        if isinstance(db, duckdb.DuckDBPyConnection):
-            migrate(db)
-            self._owned = False
-            self._con = db.cursor()
-        else:
-            self._owned = True
-            self._con = open_store(db, wait_s=wait_s)
+        self._con, _ = connect(db, wait_s)
         self.name = name
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -129,14 +147,7 @@ class DuckDBSink:
                 return
 
     def _store(self, batch: list[bytes]) -> None:
-        try:
-            summary = load_lines(self._con, batch, self.source)
-        except Exception as exc:
-            health.dropped(self.name, exc, len(batch))
-        else:
-            health.sent(self.name, summary.ingested + summary.duplicates)
-            if summary.rejected:
-                health.dropped(self.name, "rejected by validation", summary.rejected)
+        store_lines(self._con, batch, self.source, self.name)
         with self._cond:
             self._done += len(batch)
             self._cond.notify_all()

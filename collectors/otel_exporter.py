@@ -27,8 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from audit import health
 from audit.emit import JSON_KEYS, render
 from audit.event import TRANSITION
-from collectors.ingest import load_lines
-from collectors.store import migrate, open_store
+from collectors.duckdb_sink import connect, store_lines
 
 
 def event_from_attributes(
@@ -78,11 +77,7 @@ class _Store:
     """One connection for an exporter; exports may come from the processor's thread."""
 
     def __init__(self, db: Any, wait_s: float, name: str):
-        if isinstance(db, duckdb.DuckDBPyConnection):
-            migrate(db)
-            self.con, self.owned = db.cursor(), False
-        else:
-            self.con, self.owned = open_store(db, wait_s=wait_s), True
+        self.con, self.owned = connect(db, wait_s)
         self.lock = threading.Lock()
         self.name = name
         self.closed = False
@@ -94,15 +89,7 @@ class _Store:
             if self.closed:
                 health.dropped(self.name, "shut down", len(events))
                 return False
-            try:
-                summary = load_lines(self.con, [render(e) for e in events], source)
-            except Exception as exc:
-                health.dropped(self.name, exc, len(events))
-                return False
-        health.sent(self.name, summary.ingested + summary.duplicates)
-        if summary.rejected:
-            health.dropped(self.name, "rejected by validation", summary.rejected)
-        return True
+            return store_lines(self.con, [render(e) for e in events], source, self.name)
 
     def shutdown(self) -> None:
         """Stop storing; close the connection only if this exporter opened it."""

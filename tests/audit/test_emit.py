@@ -125,6 +125,7 @@ def test_structlog_sink_puts_transitions_in_the_applications_own_log():
     _write_a_block()
     lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
     assert lines[0]["event"] == "request.start"  # an ordinary line, skipped by ingest
+    assert len(lines) == 5  # and the write's four transitions after it
     for event in lines[1:]:
         assert event["event"] == "field.transition" and event["level"] == "info"
         jsonschema.validate(event, json_schema())

@@ -67,6 +67,7 @@ def test_threads_keep_their_own_writer_even_with_one_shared_scope_object():
         t.start()
     for t in threads:
         t.join()
+    assert sorted(seen) == list(range(8))  # every thread got through
     for i, (inside, after) in seen.items():
         assert inside == ("user" if i % 2 else "workflow")
         assert after is None

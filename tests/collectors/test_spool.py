@@ -236,7 +236,7 @@ def test_events_written_at_exit_are_sealed_by_atexit(tmp_path):
 
 @pytest.mark.parametrize("bad", [0, -1])
 def test_max_bytes_smaller_than_a_line_still_writes_whole_lines(tmp_path, bad):
-    spool = SpoolSink(tmp_path, max_bytes=max(bad, 1), buffer_bytes=0)
+    spool = SpoolSink(tmp_path, max_bytes=bad, buffer_bytes=0)
     for i in range(3):
         spool.write_line(b'{"i":%d}' % i)
     assert [p.read_bytes() for p in sorted(spool.sealed)] == [
