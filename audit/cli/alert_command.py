@@ -11,21 +11,20 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from audit.alert import (
-    DEFAULT_MAX,
-    DEFAULT_TIMEOUT_S,
-    AlertResult,
-    SentryChannel,
-    check_selection,
-    run_alerts,
-)
 from audit.cli.options import ConfigOption, DbOption
-from audit.config import load_config
 from audit.errors import AuditError
+
+if TYPE_CHECKING:
+    from audit.alert import AlertResult
+
+# audit.alert's defaults, repeated: importing it imports sentry_sdk (~50 ms), which every
+# command would pay to define this one's options. tests/cli/test_startup.py keeps them equal.
+DEFAULT_MAX = 50
+DEFAULT_TIMEOUT_S = 15.0
 
 
 def _plural(n: int, word: str) -> str:
@@ -157,6 +156,9 @@ def alert(
     ] = None,
 ) -> int:
     """Send new findings to Sentry, each once (recorded in the store after Sentry accepts it)."""
+    from audit.alert import check_selection, run_alerts
+    from audit.config import load_config
+
     cfg = load_config(config)
     check_selection(min_severity, max_events)
     if dry_run and watch_dir is not None:
@@ -193,6 +195,7 @@ def alert(
 
 def _watch(watch_dir, db, dsn, environment, release, detectors, cfg, min_severity, max_events,
            monitor_slug, timeout, interval, max_cycles) -> int:
+    from audit.alert import SentryChannel
     from audit.watch import Cycle, watch
 
     def on_cycle(cycle: Cycle) -> None:

@@ -10,15 +10,17 @@ import csv
 import json
 import sys
 from enum import StrEnum
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from audit.cli.options import ConfigOption, DbOption
 from audit.errors import AuditError
+
+# rich (~20 ms to import) is imported by the functions that print tables, not here: JSON and
+# CSV output and the other commands do without it.
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class CheckFormat(StrEnum):
@@ -41,6 +43,8 @@ CSV_COLUMNS = ("severity", "detector", "entity", "entity_type", "field", "writer
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     # Soft-wrap off and no highlighting: what is printed is what the table says.
     return Console(highlight=False)
 
@@ -167,6 +171,9 @@ def register(app: typer.Typer) -> None:
         if not state:
             print(f"{entity} had no field values at {at}")
             return
+        from rich.table import Table
+        from rich.text import Text
+
         from queries.explain import show
 
         table = Table(title=Text(f"{entity} as of {at}"), title_justify="left")
@@ -195,6 +202,9 @@ def register(app: typer.Typer) -> None:
         if not rows:
             print("the store has no events")
             return
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title="field owners (contested first)", title_justify="left")
         table.add_column("field", overflow="fold", ratio=2)
         table.add_column("writers (writes)", overflow="fold", ratio=3)
@@ -208,6 +218,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_findings(findings) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     console = _console()
     if not findings:
         console.print("no findings")
@@ -233,6 +246,9 @@ def _print_findings(findings) -> None:
 
 
 def _print_timeline(entity: str, rows: list[dict]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     from queries.explain import show
 
     table = Table(title=Text(f"{entity}: transitions in commit order"), title_justify="left")

@@ -9,8 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from audit.cli.options import ConfigOption, DbOption
-from audit.report.model import DEFAULT_PER_FIELD, DEFAULT_TOP
 
+# audit.report.model's defaults, repeated: importing it imports rich and the renderers, which
+# every command would pay to define this one's options. tests/cli/test_startup.py keeps them
+# equal.
+DEFAULT_TOP = 20
+DEFAULT_PER_FIELD = 5
 TERMINAL_TOP = 5  # a terminal scrolls away; a page has a table of contents
 
 

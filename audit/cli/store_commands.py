@@ -8,8 +8,6 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from audit.cli.options import DbOption
 
@@ -71,6 +69,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps(s, default=str))
             return
+        from rich.console import Console
+        from rich.table import Table
+
         out = Console()
         out.print(
             f"[bold]{s['events']}[/] events on {s['entities']} entities "
