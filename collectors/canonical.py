@@ -1,17 +1,24 @@
 """Canonical JSON text for event values, so that equal values are equal text.
 
 Detectors compare ``old``/``new`` as text in SQL; JSON itself does not care about object key
-order or ``1.0`` versus ``1``. Scalars are canonicalised in SQL during the bulk ingest; only
-containers come here, because sorting keys at every depth is easier in Python.
+order or ``1.0`` versus ``1``. Scalars are canonicalised in SQL during the bulk ingest;
+containers come here, because sorting keys at every depth is easier in Python. The ingest
+calls this from inside its SQL, as a DuckDB function over Arrow batches.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
+import duckdb
 import orjson
+import pyarrow as pa
+from duckdb.sqltypes import VARCHAR
 
 from audit.redact import normalise
+
+SQL_FUNCTION = "audit_canonical_json"
 
 # A float in JSON text is a digit followed by '.', 'e' or 'E'. Text without one (most
 # lists of objects: ids, statuses, counts) skips the walk that normalises floats, which is
@@ -23,10 +30,45 @@ def canonical_text(json_text: str | None) -> str | None:
     """Minified JSON with sorted keys and normalised numbers; None stays None."""
     if json_text is None:
         return None
-    value = orjson.loads(json_text)
+    try:
+        value = orjson.loads(json_text)
+    except orjson.JSONDecodeError:
+        # DuckDB's reader accepts NaN and Infinity; orjson does not, the json module does.
+        value = normalise(json.loads(json_text))
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if _MAYBE_FLOAT.search(json_text):
         value = normalise(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def canonical_column(texts: pa.Array) -> pa.Array:
+    """``canonical_text`` over a column. A value Python cannot take (nested past its limits)
+    comes back NULL, which keeps its line off the fast path; the exact path rejects it for
+    its depth."""
+    out = []
+    for text in texts.to_pylist():
+        try:
+            out.append(canonical_text(text))
+        except (ValueError, RecursionError):
+            out.append(None)
+    return pa.array(out, pa.string())
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``audit_canonical_json(text)`` callable from this connection's SQL."""
+    try:
+        con.create_function(
+            SQL_FUNCTION,
+            canonical_column,
+            [VARCHAR],
+            VARCHAR,
+            type="arrow",
+            null_handling="special",  # it returns NULL for what it cannot take
+            side_effects=False,
+        )
+    except duckdb.NotImplementedException as exc:
+        if "already created" not in str(exc):
+            raise
 
 
 def json_depth(text: str) -> int:

@@ -20,12 +20,13 @@ import numpy as np
 import pyarrow as pa
 
 from audit.event import MAX_DEPTH
-from collectors import sources, validate
-from collectors.canonical import canonical_text, json_depth
+from collectors import canonical, fast_path, sources, validate
+from collectors.canonical import json_depth
 
 MAX_RAW = 64 * 1024  # longest raw text kept for a rejected line
 BATCH_ROWS = 16_384
 _STAGE = validate.stage_sql()
+_FAST = fast_path.insert_sql()
 
 
 @dataclass
@@ -34,6 +35,7 @@ class IngestSummary:
     unchanged_files: int = 0
     lines: int = 0  # lines read (blank ones included)
     ingested: int = 0
+    fast: int = 0  # of those ingested, how many the fast path stored (the rest: exact path)
     duplicates: int = 0
     skipped: int = 0  # ordinary log lines (their "event" is not field.transition)
     pending_lines: int = 0  # incomplete last lines left for the next ingest
@@ -104,19 +106,95 @@ def lines_table(
 def _load_batch(
     con: duckdb.DuckDBPyConnection, source: str, first_line: int, data: bytes | memoryview
 ) -> IngestSummary:
-    """Validate, type and store newline-terminated lines. The caller owns the transaction."""
+    """Validate, type and store newline-terminated lines. The caller owns the transaction.
+
+    The fast path stores the plainly well-formed lines straight from one parse; the exact
+    path then classifies what is left (rejects with reasons, ordinary log lines, container
+    values, duplicates).
+    """
     out = IngestSummary()
     if not data:
         return out
     batch, invalid = lines_table(data, first_line)
     out.lines = batch.num_rows
+    (base,) = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0]
+    seq0 = base - first_line + 1  # seq = seq0 + line on both paths: line order
+    canonical.register(con)
+    con.register("ingest_batch", batch)
+    try:
+        stored = _fast_insert(con, seq0, source)
+        # What the fast path did not store; with every line stored there is nothing to find.
+        rest = (
+            con.sql(
+                "SELECT line, raw FROM ingest_batch "
+                "ANTI JOIN (SELECT line FROM events WHERE seq > $base) USING (line)",
+                params={"base": base},
+            ).to_arrow_table()
+            if stored < batch.num_rows
+            else None
+        )
+    finally:
+        con.unregister("ingest_batch")
+    repeated = _drop_repeats(con, base)
+    out.ingested = out.fast = stored - repeated
+    out.duplicates = repeated
+    if rest is not None and rest.num_rows:
+        out.add(_exact_path(con, source, seq0, rest))
+    if invalid:
+        con.executemany(
+            "INSERT INTO rejected_events (source, line, raw, reason) VALUES (?, ?, ?, ?)",
+            [(source, n, raw[:MAX_RAW], reason) for n, raw, reason in invalid],
+        )
+        out.reasons.update(reason for _, _, reason in invalid)
+    return out
+
+
+def _fast_insert(con: duckdb.DuckDBPyConnection, seq0: int, source: str) -> int:
+    (previous,) = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0]
+    con.execute(f"SET disabled_optimizers = '{fast_path.DISABLED_OPTIMIZERS}'")
+    try:
+        (stored,) = con.execute(_FAST, [seq0, source]).fetchall()[0]
+    finally:
+        con.execute(f"SET disabled_optimizers = '{previous}'")
+    return stored
+
+
+def _drop_repeats(con: duckdb.DuckDBPyConnection, base: int) -> int:
+    """Delete the later copies of an event_id the fast path stored twice from one batch.
+
+    One statement cannot see its own inserts, so a batch holding an event twice stores it
+    twice; counting first is cheap, and most batches have no repeats.
+    """
+    (repeats,) = con.execute(
+        "SELECT count(*) - count(DISTINCT event_id) FROM events WHERE seq > ?", [base]
+    ).fetchall()[0]
+    if repeats:
+        con.execute(
+            """
+            DELETE FROM events WHERE seq IN (
+                SELECT seq FROM events WHERE seq > ?
+                QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq) > 1)
+            """,
+            [base],
+        )
+    return repeats
+
+
+def _exact_path(
+    con: duckdb.DuckDBPyConnection, source: str, seq0: int, batch: pa.Table
+) -> IngestSummary:
+    """Every check with its reason, on the lines the fast path left (a staged temp table)."""
+    out = IngestSummary()
     con.register("ingest_batch", batch)
     # Bracket counting in SQL finds the few lines that might nest too deep; measure those.
     maybe = con.execute(validate.maybe_deep_sql()).fetchall()
-    deep = [line for line, raw in maybe if json_depth(raw) > MAX_DEPTH]
+    deep = [
+        line
+        for line, raw, is_object, kept in maybe
+        if any(json_depth(text) > MAX_DEPTH for text in (kept if is_object else [raw]) if text)
+    ]
     con.register("ingest_too_deep", pa.table({"line": pa.array(deep, pa.int64())}))
     con.execute(_STAGE)
-    _canonicalise_containers(con)
 
     # A window to drop duplicates inside the batch costs as much as the insert itself; count
     # first, since most batches have none.
@@ -130,16 +208,15 @@ def _load_batch(
     (inserted,) = con.execute(
         f"""
         INSERT INTO events
-        SELECT (SELECT coalesce(max(seq), 0) FROM events) + line - ? + 1,
-               event_id, ts, entity, entity_type, field, change, old, new, writer, actor,
-               write_id, base_version, version, source_ts, priority, trace_id, span_id, attrs,
-               ?, line
+        SELECT ? + line, event_id, ts, entity, entity_type, field, change, old, new, writer,
+               actor, write_id, base_version, version, source_ts, priority, trace_id, span_id,
+               attrs, ?, line
         FROM ingest_stage AS s
         WHERE reason IS NULL AND NOT skipped
           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
         {qualify}
         """,
-        [first_line, source],
+        [seq0, source],
     ).fetchall()[0]
     con.execute(
         f"""
@@ -152,11 +229,6 @@ def _load_batch(
         """,
         [source],
     )
-    if invalid:
-        con.executemany(
-            "INSERT INTO rejected_events (source, line, raw, reason) VALUES (?, ?, ?, ?)",
-            [(source, n, raw[:MAX_RAW], reason) for n, raw, reason in invalid],
-        )
     ok, skipped = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NULL AND NOT skipped), "
         "count(*) FILTER (WHERE skipped) FROM ingest_stage"
@@ -168,43 +240,10 @@ def _load_batch(
             ).fetchall()
         )
     )
-    out.reasons.update(reason for _, _, reason in invalid)
     out.ingested, out.duplicates, out.skipped = inserted, ok - inserted, skipped
     for name in ("ingest_batch", "ingest_too_deep"):
         con.unregister(name)
     return out
-
-
-def _canonicalise_containers(con: duckdb.DuckDBPyConnection) -> None:
-    """Sort object keys at every depth of container values, then finish their derived ids.
-
-    Only the containers are rewritten: a scalar on the same line keeps the SQL rendering, so
-    one value is always written one way (orjson and yyjson differ on 1e16 and on \u001f).
-    """
-    rows = con.execute(
-        "SELECT line, old::VARCHAR, new::VARCHAR FROM ingest_stage "
-        "WHERE needs_canonical AND reason IS NULL AND NOT skipped"
-    ).fetchall()
-    if not rows:
-        return
-
-    def canonical(text: str | None) -> str | None:
-        return canonical_text(text) if text is not None and text[:1] in "[{" else text
-
-    fixed = pa.table(
-        {
-            "line": pa.array([r[0] for r in rows], pa.int64()),
-            "old": pa.array([canonical(r[1]) for r in rows], pa.string()),
-            "new": pa.array([canonical(r[2]) for r in rows], pa.string()),
-        }
-    )
-    con.register("ingest_canonical", fixed)
-    con.execute(
-        "UPDATE ingest_stage SET old = c.old::JSON, new = c.new::JSON "
-        "FROM ingest_canonical c WHERE ingest_stage.line = c.line"
-    )
-    con.unregister("ingest_canonical")
-    con.execute(validate.rehash_sql())
 
 
 def load_lines(

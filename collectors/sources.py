@@ -131,7 +131,12 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
         while True:
             block = f.read(BLOCK)
             eof = not block
-            data = carry + block
+            rest = 0 if is_stdin or eof else os.fstat(f.fileno()).st_size - f.tell()
+            if 0 < rest <= BLOCK // 4:
+                # A short last piece joins this block rather than pay a batch's fixed costs.
+                data = b"".join((carry, block, f.read(rest)))
+            else:
+                data = carry + block
             added_newline = False
             if eof:
                 if not data.strip():  # nothing but white space after the last line

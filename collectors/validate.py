@@ -13,6 +13,8 @@ and it is checked here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from audit.event import (
     CHANGE_KINDS,
     EVENT_KEYS,
@@ -21,6 +23,7 @@ from audit.event import (
     RFC3339_PATTERN,
     TRANSITION,
 )
+from collectors.canonical import SQL_FUNCTION
 
 KEYS = list(EVENT_KEYS)
 ID_SEP = "\x1f"  # between the parts hashed into a derived event id
@@ -29,7 +32,7 @@ _TRANSFORM = "{" + ", ".join(f'"{k}": "JSON"' for k in KEYS) + "}"
 STRING = '"'  # a JSON string's text starts with a quote
 
 
-def _lit(text: str) -> str:
+def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -46,7 +49,7 @@ def _f(key: str) -> str:
 
 def _is(key: str, first: str) -> str:
     """Whether the value's JSON text starts with ``first`` (a byte test, no parsing)."""
-    return f"starts_with({_f(key)}, {_lit(first)})"
+    return f"starts_with({_f(key)}, {lit(first)})"
 
 
 def _type_name(key: str) -> str:
@@ -84,9 +87,15 @@ def _timestamp(key: str) -> str:
     return f"CASE WHEN {_present(key)} THEN TRY_CAST(upper({_s(key)}) AS TIMESTAMPTZ) END"
 
 
-def _integer(key: str) -> str:
+# Integer kinds: the store's column type, and how a message names it.
+INTEGERS = {"integer": ("BIGINT", "64-bit"), "integer32": ("INTEGER", "32-bit")}
+
+
+def integer_value(key: str) -> str:
+    """The integer, NULL if absent or not a JSON integer that fits the store's column."""
     f = _f(key)
-    return f"TRY_CAST(CASE WHEN regexp_full_match({f}, '-?[0-9]+') THEN {f} END AS BIGINT)"
+    sql_type = INTEGERS[EVENT_KEYS[key][0]][0]
+    return f"TRY_CAST(CASE WHEN regexp_full_match({f}, '-?[0-9]+') THEN {f} END AS {sql_type})"
 
 
 def _key_checks(key: str) -> list[str]:
@@ -96,31 +105,31 @@ def _key_checks(key: str) -> list[str]:
     got = f" || {_type_name(key)}"
     checks: list[tuple[str, str]] = []  # (condition that fails, reason expression)
     if kind in ("string", "timestamp", "hex", "change"):
-        checks.append((f"NOT {_is(key, STRING)}", _lit(f"{q} must be a string, got ") + got))
+        checks.append((f"NOT {_is(key, STRING)}", lit(f"{q} must be a string, got ") + got))
     if kind == "timestamp":
-        bad = f"{key}_value IS NULL OR NOT regexp_full_match({_s(key)}, {_lit(RFC3339_PATTERN)})"
-        why = _lit(f"{q} is not an RFC 3339 timestamp with offset: ") + f" || left({_s(key)}, 60)"
+        bad = f"{key}_value IS NULL OR NOT regexp_full_match({_s(key)}, {lit(RFC3339_PATTERN)})"
+        why = lit(f"{q} is not an RFC 3339 timestamp with offset: ") + f" || left({_s(key)}, 60)"
         checks.append((bad, why))
     elif kind == "hex":
-        bad = f"NOT regexp_full_match({_s(key)}, {_lit(HEX_PATTERN)})"
-        checks.append((bad, _lit(f"{q} must be a hex string")))
+        bad = f"NOT regexp_full_match({_s(key)}, {lit(HEX_PATTERN)})"
+        checks.append((bad, lit(f"{q} must be a hex string")))
     elif kind == "change":
-        kinds = ", ".join(_lit(k) for k in CHANGE_KINDS)
+        kinds = ", ".join(lit(k) for k in CHANGE_KINDS)
         allowed = ", ".join(CHANGE_KINDS)
-        why = _lit(f"{q} must be one of {allowed}, got ") + f" || left({_s(key)}, 40)"
+        why = lit(f"{q} must be one of {allowed}, got ") + f" || left({_s(key)}, 40)"
         checks.append((f"{_s(key)} NOT IN ({kinds})", why))
-    elif kind == "integer":
-        why = _lit(f"{q} must be a 64-bit integer, got ") + f" || left({_f(key)}, 30)"
-        checks.append((f"{_integer(key)} IS NULL", why))
+    elif kind in INTEGERS:
+        why = lit(f"{q} must be a {INTEGERS[kind][1]} integer, got ") + f" || left({_f(key)}, 30)"
+        checks.append((f"{integer_value(key)} IS NULL", why))
     elif kind == "object":
-        checks.append((f"NOT {_is(key, '{')}", _lit(f"{q} must be an object, got ") + got))
+        checks.append((f"NOT {_is(key, '{')}", lit(f"{q} must be an object, got ") + got))
     out = []
     if required:
         # A required key given as null: say so rather than "missing" (checked on few rows).
         out.append(
-            f"WHEN r.{key} IS NULL THEN CASE WHEN json_exists(raw, {_lit('$.' + key)}) "
-            f"THEN {_lit(f'{q} must be a string, got null')} "
-            f"ELSE {_lit(f'missing required key {q}')} END"
+            f"WHEN r.{key} IS NULL THEN CASE WHEN json_exists(raw, {lit('$.' + key)}) "
+            f"THEN {lit(f'{q} must be a string, got null')} "
+            f"ELSE {lit(f'missing required key {q}')} END"
         )
     out += [f"WHEN {_present(key)} AND ({bad}) THEN {why}" for bad, why in checks]
     return out
@@ -139,19 +148,28 @@ def _reason() -> str:
         f"WHEN {change} = 'added' AND new_json IS NULL THEN 'change \"added\" needs \"new\"'",
         f"WHEN {change} = 'removed' AND old_json IS NULL THEN 'change \"removed\" needs \"old\"'",
         f"WHEN {change} = 'changed' AND (old_json IS NULL OR new_json IS NULL) "
-        "THEN 'change \"changed\" needs both \"old\" and \"new\"'",
+        'THEN \'change "changed" needs both "old" and "new"\'',
+    ]
+    # Canonicalising a container cannot fail for JSON DuckDB has read; were it to, storing
+    # NULL would turn the value into "absent", so the line is refused instead.
+    branches += [
+        f"WHEN {k}_json IS NOT NULL AND {k} IS NULL THEN '\"{k}\" could not be canonicalised'"
+        for k in ("old", "new")
     ]
     return "CASE\n            " + "\n            ".join(branches) + "\n        END"
 
 
-def _canonical_scalar(key: str) -> str:
-    # Integral numbers written as floats print as integers: 1.0 and 1 are one JSON value.
-    # yyjson re-serialises strings, so escapes like \u00e9 are canonical already. Only a
-    # number with a dot or an exponent can need it, and strings start with a quote.
+def canonical_value(key: str) -> str:
+    """The value as canonical JSON: containers with sorted keys (in Python, see
+    collectors/canonical.py), integral numbers written as floats as integers (1.0 and 1
+    are one JSON value). yyjson re-serialises strings, so escapes like \u00e9 are
+    canonical already; only a number with a dot or an exponent can need SQL's help."""
     f = _f(key)
     as_double = f"TRY_CAST({f} AS DOUBLE)"
     return (
-        f"CASE WHEN NOT {_is(key, STRING)} "
+        f"CASE WHEN starts_with({f}, '{{') OR starts_with({f}, '[') "
+        f"THEN {SQL_FUNCTION}({f})::JSON "
+        f"WHEN NOT {_is(key, STRING)} "
         f"AND (contains({f}, '.') OR contains({f}, 'e') OR contains({f}, 'E')) "
         f"AND {as_double} = trunc({as_double}) AND abs({as_double}) < {_MAX_SAFE_INT} "
         f"THEN TRY_CAST({as_double} AS BIGINT)::VARCHAR::JSON ELSE {key}_json END"
@@ -162,87 +180,78 @@ def stage_sql() -> str:
     """``ingest_stage``: one row per non-blank line with reason, skipped, and typed columns.
 
     A derived event id hashes the line's identity (the JSON text of every contract key but
-    ``event`` and ``event_id``, in fixed key order) with its canonical old and new. Rows whose
-    old/new are containers are canonicalised afterwards in Python, so they keep ``id_prefix``
-    for the hash to be finished then (``rehash_sql``).
+    ``event`` and ``event_id``, in fixed key order) with its canonical old and new.
     """
-    identity = " || '\x1f' || ".join(
-        f"coalesce({_f(k)}, '')" for k in KEYS if k not in ("event", "event_id", "old", "new")
-    )
     json_values = ", ".join(
         # kept JSON-typed: a cast from VARCHAR to JSON parses the value again
         f"CASE WHEN r.{k} IS NOT NULL THEN r.{k} "
-        f"WHEN r IS NOT NULL AND json_exists(raw, {_lit('$.' + k)}) THEN 'null'::JSON END "
+        f"WHEN r IS NOT NULL AND json_exists(raw, {lit('$.' + k)}) THEN 'null'::JSON END "
         f"AS {k}_json"
         for k in KEYS
         if EVENT_KEYS[k][0] == "json"
     )
     skipped = (
         f"coalesce(NOT too_deep AND {_is('event', STRING)} "
-        f"AND {_s('event')} <> {_lit(TRANSITION)}, false)"
-    )
-    sep = _lit(ID_SEP)
-    is_container = (
-        "coalesce(starts_with(old::VARCHAR, '{') OR starts_with(old::VARCHAR, '[') "
-        "OR starts_with(new::VARCHAR, '{') OR starts_with(new::VARCHAR, '['), false)"
+        f"AND {_s('event')} <> {lit(TRANSITION)}, false)"
     )
     return f"""
 CREATE OR REPLACE TEMP TABLE ingest_stage AS
 WITH parsed AS (
     SELECT line, raw, line IN (SELECT line FROM ingest_too_deep) AS too_deep,
            CASE WHEN starts_with(raw, '{{') OR ltrim(raw, E' \\t\\r\\n')[1] = '{{'
-                THEN TRY(json_transform(raw, {_lit(_TRANSFORM)})) END AS r
+                THEN TRY(json_transform(raw, {lit(_TRANSFORM)})) END AS r
     FROM ingest_batch
     -- Blank lines are not events. Trimming every line is slow: test the first byte first.
     WHERE starts_with(raw, '{{') OR (raw <> '' AND trim(raw, E' \\t\\r\\n') <> '')
 ), with_values AS (
     SELECT *, {json_values},
-           {_timestamp('ts')} AS ts_value, {_timestamp('source_ts')} AS source_ts_value
+           {_timestamp("ts")} AS ts_value, {_timestamp("source_ts")} AS source_ts_value
     FROM parsed
 ), classified AS (
-    SELECT *, {skipped} AS skipped FROM with_values
+    SELECT *, {skipped} AS skipped,
+           {canonical_value("old")} AS old, {canonical_value("new")} AS new
+    FROM with_values
 ), typed AS (
     SELECT *, CASE WHEN skipped THEN NULL ELSE {_reason()} END AS reason,
-           {_canonical_scalar('old')} AS old, {_canonical_scalar('new')} AS new,
-           {_optional_text('event_id')} AS event_id_given
+           {_optional_text("event_id")} AS event_id_given
     FROM classified
-), identified AS (
-    SELECT *, CASE WHEN event_id_given IS NULL THEN {identity} END AS id_prefix FROM typed
 )
-SELECT line, reason, skipped, ts_value AS ts, {_s('entity')} AS entity,
-       {_optional_text('entity_type')} AS entity_type, {_s('field')} AS field,
-       coalesce({_optional_text('change')}, 'changed') AS change,
+SELECT line, reason, skipped, ts_value AS ts, {_s("entity")} AS entity,
+       {_optional_text("entity_type")} AS entity_type, {_s("field")} AS field,
+       coalesce({_optional_text("change")}, 'changed') AS change,
        old, new,
-       {_s('writer')} AS writer, {_optional_text('actor')} AS actor,
-       {_optional_text('write_id')} AS write_id,
-       {_integer('base_version')} AS base_version, {_integer('version')} AS version,
-       source_ts_value AS source_ts, {_integer('priority')}::INTEGER AS priority,
-       lower({_optional_text('trace_id')}) AS trace_id,
-       lower({_optional_text('span_id')}) AS span_id,
-       CASE WHEN {_is('attrs', '{')} THEN r.attrs END AS attrs,
-       {is_container} AS needs_canonical,
-       CASE WHEN event_id_given IS NOT NULL THEN event_id_given
-            ELSE 'h-' || md5(id_prefix || {sep} || coalesce(old::VARCHAR, '') || {sep}
-                             || coalesce(new::VARCHAR, ''))
-       END AS event_id,
-       id_prefix
-FROM identified
+       {_s("writer")} AS writer, {_optional_text("actor")} AS actor,
+       {_optional_text("write_id")} AS write_id,
+       {integer_value("base_version")} AS base_version, {integer_value("version")} AS version,
+       source_ts_value AS source_ts, {integer_value("priority")}::INTEGER AS priority,
+       lower({_optional_text("trace_id")}) AS trace_id,
+       lower({_optional_text("span_id")}) AS span_id,
+       CASE WHEN {_is("attrs", "{")} THEN r.attrs END AS attrs,
+       coalesce(event_id_given, {derived_id(_f)}) AS event_id
+FROM typed
 """
 
 
-def rehash_sql() -> str:
-    """Finish the derived ids of rows whose containers were canonicalised afterwards."""
-    sep = _lit(ID_SEP)
-    return f"""
-UPDATE ingest_stage SET event_id = 'h-' || md5(id_prefix || {sep} || coalesce(old::VARCHAR, '')
-                                            || {sep} || coalesce(new::VARCHAR, ''))
-WHERE needs_canonical AND id_prefix IS NOT NULL
-"""
+def derived_id(text: Callable[[str], str]) -> str:
+    """The id of an event given without one: a hash of each key's JSON text (``text(key)``,
+    NULL when absent) in key order, then the canonical old and new. Both ingest paths use
+    it, so a line gets one id whichever path stores it."""
+    sep = " || " + lit(ID_SEP) + " || "
+    keys = [k for k in KEYS if k not in ("event", "event_id", "old", "new")]
+    parts = [f"coalesce({text(k)}, '')" for k in keys]
+    parts += ["coalesce(old::VARCHAR, '')", "coalesce(new::VARCHAR, '')"]
+    return f"'h-' || md5({sep.join(parts)})"
 
 
 def maybe_deep_sql() -> str:
-    """Lines with more opening brackets than MAX_DEPTH: the only ones worth measuring."""
+    """Lines with more opening brackets than MAX_DEPTH: the only ones worth measuring.
+
+    Depth counts for what the store keeps (old, new, attrs) and for a line that is not an
+    object; keys outside the contract are dropped, however deep.
+    """
     return (
-        "SELECT line, raw FROM ingest_batch "
+        "SELECT line, raw, TRY(json_type(raw)) = 'OBJECT' AS is_object, "
+        "TRY(json_extract(raw, ['$.old', '$.new', '$.attrs']))::VARCHAR[] AS kept "
+        "FROM ingest_batch "
         f"WHERE length(raw) - length(replace(replace(raw, '{{', ''), '[', '')) > {MAX_DEPTH}"
     )

@@ -1,0 +1,156 @@
+"""The ingest's fast path: it stores exactly what the exact path would, or leaves the line.
+
+A line that starts with white space never takes the fast path (it wants a line that starts
+with '{'), so ingesting the same lines with and without a leading space compares the two
+paths with no hook into the code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collectors import canonical
+from collectors.ingest import load_lines
+from collectors.store import open_store
+
+COLUMNS = (
+    "seq, event_id, ts, entity, entity_type, field, change, old, new, writer, actor, write_id, "
+    "base_version, version, source_ts, priority, trace_id, span_id, attrs, line"
+)
+
+
+def event(**overrides) -> dict:
+    base = {
+        "event": "field.transition",
+        "ts": "2026-01-01T10:00:00Z",
+        "entity": "block-A",
+        "field": "content",
+        "old": "a",
+        "new": "b",
+        "writer": "user",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def stored(lines: list[str]) -> tuple:
+    con = open_store(":memory:")
+    try:
+        summary = load_lines(con, lines, source="test")
+        rows = con.execute(f"SELECT {COLUMNS} FROM events ORDER BY seq").fetchall()
+        rejected = con.execute("SELECT line, reason FROM rejected_events ORDER BY line").fetchall()
+    finally:
+        con.close()
+    return summary, rows, rejected
+
+
+# Strings a number, boolean or container would also print as, and strings that need escapes.
+LOOKALIKES = ["5", "-3", "1e5", "0.5", "true", "false", "NaN", "Infinity", "-Infinity"]
+TRICKY = ["[draft]", "{x}", "", "é", 'q"q', "back\\slash", "\x01", "\u2028", "2026", "1f3a"]
+strings = st.sampled_from(LOOKALIKES + TRICKY) | st.text(max_size=8)
+not_strings = st.sampled_from([5, -1, 1.5, True, None, [1], {"a": 1}])
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | strings,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(strings, children, max_size=3)
+    ),
+    max_leaves=8,
+)
+integers = st.integers(-(2**63), 2**63 - 1) | st.sampled_from([2**63, 1.0, 1.5, "3", True])
+timestamps = st.sampled_from(
+    ["2026-01-01T10:00:00Z", "2026-01-01t10:00:00.123456+02:00", "2026-01-01 10:00:00Z"]
+    + ["2026-13-01T10:00:00Z", "2026-01-01T10:00:00", "yesterday", 1767261600]
+)
+hexes = st.sampled_from(["4bf92f3577b34da6", "ABCDEF", "123", "not-hex", 123])
+OPTIONAL = {
+    "event": st.sampled_from(["field.transition", "http.request", None]),
+    "event_id": strings | not_strings,
+    "entity_type": strings | not_strings,
+    "change": st.sampled_from(["changed", "added", "removed", "moved", None]),
+    "old": json_values,
+    "new": json_values,
+    "actor": strings | not_strings,
+    "write_id": strings,
+    "base_version": integers,
+    "version": integers,
+    "source_ts": timestamps,
+    "priority": integers | st.sampled_from([2**40]),
+    "trace_id": hexes,
+    "span_id": hexes,
+    "attrs": st.dictionaries(strings, json_values, max_size=2) | not_strings,
+}
+events = st.builds(
+    lambda required, optional, dropped: json.dumps(
+        {k: v for k, v in {**required, **optional}.items() if k not in dropped}
+    ),
+    st.fixed_dictionaries(
+        {"ts": timestamps, "entity": strings | not_strings, "field": strings, "writer": strings}
+    ),
+    st.fixed_dictionaries({}, optional=OPTIONAL),
+    st.sets(st.sampled_from(["ts", "entity", "old", "new"]), max_size=1),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(events, min_size=1, max_size=12))
+def test_both_paths_store_the_same_rows_ids_and_reasons(lines):
+    fast_summary, fast_rows, fast_rejected = stored(lines)
+    exact_summary, exact_rows, exact_rejected = stored([" " + line for line in lines])
+    assert exact_summary.fast == 0
+    assert fast_rows == exact_rows
+    assert fast_rejected == exact_rejected
+    for key in ("ingested", "duplicates", "skipped", "reasons"):
+        assert getattr(fast_summary, key) == getattr(exact_summary, key), key
+
+
+def test_plain_events_take_the_fast_path():
+    lines = [json.dumps(event(field=f"f{i}", old=[{"b": i, "a": 1.0}])) for i in range(3)]
+    summary, rows, _ = stored(lines)
+    assert (summary.ingested, summary.fast) == (3, 3)
+    assert rows[0][7] == '[{"a":1,"b":0}]'  # canonical on the fast path too
+
+
+@pytest.mark.parametrize("lookalike", LOOKALIKES + ["[draft]", "{x}"])
+def test_a_string_that_looks_like_another_type_is_stored_as_the_string_it_is(lookalike):
+    summary, rows, _ = stored([json.dumps(event(entity=lookalike, actor=lookalike))])
+    assert (summary.ingested, summary.fast) == (1, 0)  # left for the exact path
+    assert rows[0][3] == lookalike and rows[0][10] == lookalike
+
+
+def test_the_first_of_repeated_event_ids_in_one_batch_is_kept():
+    lines = [json.dumps(event(event_id="e-1", new=n)) for n in ("first", "second", "third")]
+    lines.append(json.dumps(event(event_id="e-2")))
+    summary, rows, _ = stored(lines)
+    assert (summary.ingested, summary.duplicates) == (2, 2)
+    assert [(r[1], r[8], r[-1]) for r in rows] == [("e-1", '"first"', 1), ("e-2", '"b"', 4)]
+
+
+def test_depth_counts_for_stored_values_not_for_keys_the_store_drops():
+    deep = "[" * 70 + "]" * 70
+    lines = [
+        json.dumps(event())[:-1] + f', "extra": {deep}}}',
+        json.dumps(event())[:-1] + f', "attrs": {{"a": {deep}}}}}',
+    ]
+    summary, rows, rejected = stored(lines)
+    assert summary.ingested == 1 and rows[0][-1] == 1
+    assert rejected == [(2, "nested deeper than 64 levels")]
+
+
+def test_a_value_that_cannot_be_canonicalised_is_refused_not_stored_as_absent(monkeypatch):
+    def fail(text):
+        raise ValueError("cannot")
+
+    monkeypatch.setattr(canonical, "canonical_text", fail)
+    summary, rows, rejected = stored([json.dumps(event(old=[1], new=[2]))])
+    assert (summary.ingested, rows) == (0, [])
+    assert rejected == [(1, '"old" could not be canonicalised')]
