@@ -41,16 +41,29 @@ def canonical_text(json_text: str | None) -> str | None:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
+# Values repeat (a status list flips between a few states), and parsing and re-serialising
+# is most of the cost, so canonical forms of short values are remembered, up to a bound.
+_SEEN: dict[str, str | None] = {}
+_SEEN_MAX = 16_384
+_SEEN_LONGEST = 512
+
+
 def canonical_column(texts: pa.Array) -> pa.Array:
     """``canonical_text`` over a column. A value Python cannot take (nested past its limits)
     comes back NULL, which keeps its line off the fast path; the exact path rejects it for
     its depth."""
     out = []
     for text in texts.to_pylist():
+        if text in _SEEN:
+            out.append(_SEEN[text])
+            continue
         try:
-            out.append(canonical_text(text))
+            value = canonical_text(text)
         except (ValueError, RecursionError):
-            out.append(None)
+            value = None
+        if text is not None and len(text) <= _SEEN_LONGEST and len(_SEEN) < _SEEN_MAX:
+            _SEEN[text] = value
+        out.append(value)
     return pa.array(out, pa.string())
 
 

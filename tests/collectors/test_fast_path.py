@@ -151,6 +151,27 @@ def test_a_value_that_cannot_be_canonicalised_is_refused_not_stored_as_absent(mo
         raise ValueError("cannot")
 
     monkeypatch.setattr(canonical, "canonical_text", fail)
+    monkeypatch.setattr(canonical, "_SEEN", {})  # nothing remembered from earlier tests
     summary, rows, rejected = stored([json.dumps(event(old=[1], new=[2]))])
     assert (summary.ingested, rows) == (0, [])
     assert rejected == [(1, '"old" could not be canonicalised')]
+
+
+def test_ids_stored_before_or_repeated_in_the_batch_count_as_duplicates():
+    con = open_store(":memory:")
+    try:
+        first = [json.dumps(event(event_id=i, new=f"{i} first")) for i in ("e-1", "e-2")]
+        load_lines(con, first, source="a")
+        again = [
+            json.dumps(event(event_id=i, new=f"{i} later")) for i in ("e-2", "e-3", "e-3", "e-1")
+        ]
+        summary = load_lines(con, again, source="b")
+        rows = con.execute("SELECT event_id, new, source, line FROM events ORDER BY seq").fetchall()
+    finally:
+        con.close()
+    assert (summary.ingested, summary.duplicates) == (1, 3)
+    assert rows == [
+        ("e-1", '"e-1 first"', "a", 1),
+        ("e-2", '"e-2 first"', "a", 2),
+        ("e-3", '"e-3 later"', "b", 2),
+    ]
