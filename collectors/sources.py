@@ -129,14 +129,15 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
             f.seek(resume.offset)
         offset, carry = resume.offset, b""
         while True:
-            block = f.read(BLOCK)
+            want = BLOCK
+            if not is_stdin:
+                # What is left, if that is at most a block and a quarter: a short last piece
+                # joins the block rather than pay a batch's fixed costs on its own.
+                rest = os.fstat(f.fileno()).st_size - f.tell()
+                want = rest if rest <= BLOCK + BLOCK // 4 else BLOCK
+            block = f.read(want)
             eof = not block
-            rest = 0 if is_stdin or eof else os.fstat(f.fileno()).st_size - f.tell()
-            if 0 < rest <= BLOCK // 4:
-                # A short last piece joins this block rather than pay a batch's fixed costs.
-                data = b"".join((carry, block, f.read(rest)))
-            else:
-                data = carry + block
+            data = carry + block  # no copy while nothing is carried
             added_newline = False
             if eof:
                 if not data.strip():  # nothing but white space after the last line
