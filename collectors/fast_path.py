@@ -17,7 +17,14 @@ therefore left for the exact path, which sees the JSON types.
 
 from __future__ import annotations
 
-from audit.event import CHANGE_KINDS, EVENT_KEYS, HEX_PATTERN, MAX_DEPTH, RFC3339_PATTERN
+from audit.event import (
+    CHANGE_KINDS,
+    EVENT_KEYS,
+    HEX_PATTERN,
+    MAX_DEPTH,
+    RFC3339_PATTERN,
+    TRANSITION,
+)
 from collectors.validate import INTEGERS, KEYS, canonical_value, derived_id, integer_value, lit
 
 # The parse: strings straight to VARCHAR, what needs its JSON type kept as JSON.
@@ -61,7 +68,7 @@ def _accepts(key: str) -> str:
     kind, required, _ = EVENT_KEYS[key]
     v = f"r.{key}"
     if key == "event":
-        return f"({v} IS NULL OR {v} = 'field.transition')"
+        return f"({v} IS NULL OR {v} = {lit(TRANSITION)})"
     if kind == "string":
         test = _plain(v)
     elif kind == "timestamp":
