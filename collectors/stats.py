@@ -19,14 +19,15 @@ def store_stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "entities": entities,
         "first_ts": first.isoformat() if first else None,
         "last_ts": last.isoformat() if last else None,
-        "by_writer": rows("SELECT writer, count(*) n FROM events GROUP BY ALL ORDER BY n DESC"),
+        "by_writer": rows("SELECT writer, count(*) n FROM events GROUP BY ALL ORDER BY n DESC, 1"),
         "by_entity_type": rows(
             "SELECT coalesce(entity_type, '(none)'), count(*) n FROM events "
-            "GROUP BY ALL ORDER BY n DESC"
+            "GROUP BY ALL ORDER BY n DESC, 1"
         ),
         "rejected": rows("SELECT count(*) FROM rejected_events")[0][0],
         "rejects_by_reason": rows(
-            "SELECT reason, count(*) n FROM rejected_events GROUP BY ALL ORDER BY n DESC LIMIT 20"
+            "SELECT reason, count(*) n FROM rejected_events "
+            "GROUP BY ALL ORDER BY n DESC, 1 LIMIT 20"
         ),
         "files": rows("SELECT count(*) FROM ingested_files")[0][0],
     }
