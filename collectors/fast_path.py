@@ -25,7 +25,16 @@ from audit.event import (
     RFC3339_PATTERN,
     TRANSITION,
 )
-from collectors.validate import INTEGERS, KEYS, canonical_value, derived_id, integer_value, lit
+from collectors.validate import (
+    INTEGERS,
+    KEYS,
+    brackets,
+    canonical_value,
+    derived_id,
+    integer_value,
+    json_value,
+    lit,
+)
 
 # The parse: strings straight to VARCHAR, what needs its JSON type kept as JSON.
 _AS = {"integer": "JSON", "integer32": "JSON", "json": "JSON", "object": "JSON"}
@@ -60,8 +69,8 @@ def _plain(v: str) -> str:
 def _shallow(v: str) -> str:
     """Too short to nest deeper than MAX_DEPTH, or has too few brackets to (the exact path
     measures the rest). Only old, new and attrs can nest: the other keys are scalars here."""
-    brackets = f"length({v}) - length(replace(replace({v}, '{{', ''), '[', ''))"
-    return f"CASE WHEN length({v}) <= {2 * MAX_DEPTH} THEN true ELSE {brackets} <= {MAX_DEPTH} END"
+    deep_enough = f"{brackets(v)} <= {MAX_DEPTH}"
+    return f"CASE WHEN length({v}) <= {2 * MAX_DEPTH} THEN true ELSE {deep_enough} END"
 
 
 def _accepts(key: str) -> str:
@@ -92,15 +101,6 @@ def _accepts(key: str) -> str:
     return f"({v} IS NULL OR ({test}))"
 
 
-def _json_value(key: str) -> str:
-    # JSON null reads as SQL NULL; old/new tell null from absent, which costs a second look
-    # at the line only where the parse gave NULL.
-    return (
-        f"CASE WHEN r.{key} IS NOT NULL THEN r.{key} "
-        f"WHEN json_exists(raw, {lit('$.' + key)}) THEN 'null'::JSON END"
-    )
-
-
 def insert_sql() -> str:
     """INSERT the certainly-acceptable lines of ``ingest_batch``; parameters: seq base, source.
 
@@ -115,7 +115,7 @@ def insert_sql() -> str:
         elif kind in INTEGERS:
             values.append(f"{integer_value(key)} AS {key}_value")
         elif kind == "json":
-            values.append(f"{_json_value(key)} AS {key}_json")
+            values.append(f"{json_value(key)} AS {key}_json")
     accepts = " AND ".join(_accepts(k) for k in KEYS)
 
     def json_text(key: str) -> str:  # as validate.stage_sql sees it

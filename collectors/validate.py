@@ -159,6 +159,22 @@ def _reason() -> str:
     return "CASE\n            " + "\n            ".join(branches) + "\n        END"
 
 
+def json_value(key: str) -> str:
+    """An old/new value kept JSON-typed (a cast from VARCHAR to JSON parses it again).
+
+    json_transform reads JSON null as SQL NULL; here null is a value, told from absent by a
+    second look at the line, only where the parse gave NULL."""
+    return (
+        f"CASE WHEN r.{key} IS NOT NULL THEN r.{key} "
+        f"WHEN r IS NOT NULL AND json_exists(raw, {lit('$.' + key)}) THEN 'null'::JSON END"
+    )
+
+
+def brackets(text: str) -> str:
+    """How many '{' and '[' the text holds: an upper bound of its nesting depth."""
+    return f"length({text}) - length(replace(replace({text}, '{{', ''), '[', ''))"
+
+
 def canonical_value(key: str) -> str:
     """The value as canonical JSON: containers with sorted keys (in Python, see
     collectors/canonical.py), integral numbers written as floats as integers (1.0 and 1
@@ -183,12 +199,7 @@ def stage_sql() -> str:
     ``event`` and ``event_id``, in fixed key order) with its canonical old and new.
     """
     json_values = ", ".join(
-        # kept JSON-typed: a cast from VARCHAR to JSON parses the value again
-        f"CASE WHEN r.{k} IS NOT NULL THEN r.{k} "
-        f"WHEN r IS NOT NULL AND json_exists(raw, {lit('$.' + k)}) THEN 'null'::JSON END "
-        f"AS {k}_json"
-        for k in KEYS
-        if EVENT_KEYS[k][0] == "json"
+        f"{json_value(k)} AS {k}_json" for k in KEYS if EVENT_KEYS[k][0] == "json"
     )
     skipped = (
         f"coalesce(NOT too_deep AND {_is('event', STRING)} "
@@ -253,5 +264,5 @@ def maybe_deep_sql() -> str:
         "SELECT line, raw, TRY(json_type(raw)) = 'OBJECT' AS is_object, "
         "TRY(json_extract(raw, ['$.old', '$.new', '$.attrs']))::VARCHAR[] AS kept "
         "FROM ingest_batch "
-        f"WHERE length(raw) - length(replace(replace(raw, '{{', ''), '[', '')) > {MAX_DEPTH}"
+        f"WHERE {brackets('raw')} > {MAX_DEPTH}"
     )

@@ -12,6 +12,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_event import event
 
 from collectors import canonical
 from collectors.ingest import load_lines
@@ -21,20 +22,6 @@ COLUMNS = (
     "seq, event_id, ts, entity, entity_type, field, change, old, new, writer, actor, write_id, "
     "base_version, version, source_ts, priority, trace_id, span_id, attrs, line"
 )
-
-
-def event(**overrides) -> dict:
-    base = {
-        "event": "field.transition",
-        "ts": "2026-01-01T10:00:00Z",
-        "entity": "block-A",
-        "field": "content",
-        "old": "a",
-        "new": "b",
-        "writer": "user",
-    }
-    base.update(overrides)
-    return {k: v for k, v in base.items() if v is not ...}
 
 
 def stored(lines: list[str]) -> tuple:

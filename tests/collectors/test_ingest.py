@@ -9,23 +9,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_event import event
 
 from collectors.ingest import ingest, load_lines
 from collectors.store import open_store
-
-
-def event(**overrides) -> dict:
-    base = {
-        "event": "field.transition",
-        "ts": "2026-01-01T10:00:00Z",
-        "entity": "block-A",
-        "field": "content",
-        "old": "a",
-        "new": "b",
-        "writer": "user",
-    }
-    base.update(overrides)
-    return {k: v for k, v in base.items() if v is not ...}
 
 
 def write_lines(path: Path, lines: list, mode: str = "w") -> Path:
