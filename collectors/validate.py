@@ -28,6 +28,9 @@ from collectors.canonical import SQL_FUNCTION
 KEYS = list(EVENT_KEYS)
 ID_SEP = "\x1f"  # between the parts hashed into a derived event id
 _MAX_SAFE_INT = 2**53
+# What VARIANT would write differently from canonical_text: a float (a digit then '.', 'e',
+# 'E'), an escape, an integer of 19 digits or more (past 64 bits VARIANT goes to double).
+_PYTHON_ONLY = r"[0-9][.eE]|[0-9]{19}|\\"
 _TRANSFORM = "{" + ", ".join(f'"{k}": "JSON"' for k in KEYS) + "}"
 STRING = '"'  # a JSON string's text starts with a quote
 
@@ -175,16 +178,32 @@ def brackets(text: str) -> str:
     return f"length({text}) - length(replace(replace({text}, '{{', ''), '[', ''))"
 
 
+def shallow(text: str) -> str:
+    """Certainly nested no deeper than MAX_DEPTH: too short to, or too few brackets."""
+    few = f"{brackets(text)} <= {MAX_DEPTH}"
+    return f"CASE WHEN length({text}) <= {2 * MAX_DEPTH} THEN true ELSE {few} END"
+
+
 def canonical_value(key: str) -> str:
-    """The value as canonical JSON: containers with sorted keys (in Python, see
-    collectors/canonical.py), integral numbers written as floats as integers (1.0 and 1
-    are one JSON value). yyjson re-serialises strings, so escapes like \u00e9 are
-    canonical already; only a number with a dot or an exponent can need SQL's help."""
+    """The value as canonical JSON: containers with sorted keys, integral numbers written as
+    floats as integers (1.0 and 1 are one JSON value). yyjson re-serialises strings, so
+    escapes like \u00e9 are canonical already; only a number with a dot or an exponent can
+    need SQL's help.
+
+    Containers: DuckDB's VARIANT keeps object keys sorted (as the Parquet variant encoding
+    requires), so a round trip through it sorts them at every depth, in SQL. It writes
+    floats (1e3 as 1000.0), escaped characters and integers past 64 bits its own way, and
+    overflows its stack on deep nesting, so a container with a float, a backslash, a long
+    digit run or many brackets goes to Python instead (collectors/canonical.py). Python is
+    the slow route: calling it cost ~0.2 s per 125k values, the round trip ~0.04 s.
+    tests/collectors/test_canonical.py holds the two routes to the same text."""
     f = _f(key)
     as_double = f"TRY_CAST({f} AS DOUBLE)"
+    python_only = f"regexp_matches({f}, {lit(_PYTHON_ONLY)}) OR NOT {shallow(f)}"
     return (
         f"CASE WHEN starts_with({f}, '{{') OR starts_with({f}, '[') "
-        f"THEN {SQL_FUNCTION}({f})::JSON "
+        f"THEN CASE WHEN {python_only} THEN {SQL_FUNCTION}({f})::JSON "
+        f"ELSE {key}_json::VARIANT::JSON END "
         f"WHEN NOT {_is(key, STRING)} "
         f"AND (contains({f}, '.') OR contains({f}, 'e') OR contains({f}, 'E')) "
         f"AND {as_double} = trunc({as_double}) AND abs({as_double}) < {_MAX_SAFE_INT} "

@@ -75,6 +75,13 @@ REJECTED = [
         + "}",
         "nested deeper than 64 levels",
     ),
+    (  # deep enough to overflow a recursive canonicaliser's stack
+        '{"ts":"2026-01-01T10:00:00Z","entity":"e","field":"f","writer":"w","old":1,"new":'
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}",
+        "nested deeper than 64 levels",
+    ),
 ]
 
 
