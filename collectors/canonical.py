@@ -1,9 +1,10 @@
 """Canonical JSON text for event values, so that equal values are equal text.
 
 Detectors compare ``old``/``new`` as text in SQL; JSON itself does not care about object key
-order or ``1.0`` versus ``1``. Scalars are canonicalised in SQL during the bulk ingest;
-containers come here, because sorting keys at every depth is easier in Python. The ingest
-calls this from inside its SQL, as a DuckDB function over Arrow batches.
+order or ``1.0`` versus ``1``. The bulk ingest canonicalises scalars and most containers
+in SQL (``validate.canonical_value``); containers with floats, escapes, very long integers
+or deep nesting come here, called from inside its SQL as a DuckDB function over Arrow
+batches.
 """
 
 from __future__ import annotations

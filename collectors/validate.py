@@ -194,8 +194,10 @@ def canonical_value(key: str) -> str:
     requires), so a round trip through it sorts them at every depth, in SQL. It writes
     floats (1e3 as 1000.0), escaped characters and integers past 64 bits its own way, and
     overflows its stack on deep nesting, so a container with a float, a backslash, a long
-    digit run or many brackets goes to Python instead (collectors/canonical.py). Python is
-    the slow route: calling it cost ~0.2 s per 125k values, the round trip ~0.04 s.
+    digit run or many brackets goes to Python instead (collectors/canonical.py).
+    Measured: a container in 6 % of 1M lines, ~0.2 s in Python against ~0.05 s; 300k lines
+    of distinct lists, 2.2 s against 1.6 s. Only lines repeating a few values throughout
+    were faster in Python, whose cache then answers (1.0-1.1 s against 1.15-1.55 s).
     tests/collectors/test_canonical.py holds the two routes to the same text."""
     f = _f(key)
     as_double = f"TRY_CAST({f} AS DOUBLE)"
