@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sample_event import event
@@ -33,25 +34,30 @@ containers = st.recursive(
 ).filter(lambda v: isinstance(v, list | dict))
 
 
-def stored_old(values: list) -> list[str]:
+@pytest.fixture(scope="module")
+def con():
+    """One store for the module: opening one per example was most of the test's time."""
     con = open_store(":memory:")
-    try:
-        lines = [json.dumps(event(field=f"f{i}", old=v)) for i, v in enumerate(values)]
-        summary = load_lines(con, lines, source="test")
-        assert summary.ingested == len(values), summary.reasons
-        rows = con.execute("SELECT old::VARCHAR FROM events ORDER BY seq").fetchall()
-        return [old for (old,) in rows]
-    finally:
-        con.close()
+    yield con
+    con.close()
+
+
+def stored_old(con, values: list) -> list[str]:
+    con.execute("DELETE FROM events")
+    lines = [json.dumps(event(field=f"f{i}", old=v)) for i, v in enumerate(values)]
+    summary = load_lines(con, lines, source="test")
+    assert summary.ingested == len(values), summary.reasons
+    rows = con.execute("SELECT old::VARCHAR FROM events ORDER BY seq").fetchall()
+    return [old for (old,) in rows]
 
 
 @settings(max_examples=200, deadline=None)
 @given(values=st.lists(containers, min_size=1, max_size=8))
-def test_sql_and_python_write_the_same_canonical_text(values):
-    assert stored_old(values) == [canonical_text(json.dumps(v)) for v in values]
+def test_sql_and_python_write_the_same_canonical_text(con, values):
+    assert stored_old(con, values) == [canonical_text(json.dumps(v)) for v in values]
 
 
-def test_keys_are_sorted_at_every_depth_in_sql():
+def test_keys_are_sorted_at_every_depth_in_sql(con):
     # Nothing here sends the value to Python: no float, escape or long number.
     value = {"b": [{"z": 1, "y": {"d": None, "c": "x"}}], "a": True, "B": -0}
-    assert stored_old([value]) == ['{"B":0,"a":true,"b":[{"y":{"c":"x","d":null},"z":1}]}']
+    assert stored_old(con, [value]) == ['{"B":0,"a":true,"b":[{"y":{"c":"x","d":null},"z":1}]}']
