@@ -1,20 +1,16 @@
-"""Shared by the instrumentation tests: a clean `audit` configuration per test, a sink that
-keeps what it is given, and the worker of the multi-process spool tests.
-
-Test modules wrap these in their own fixtures (``yield from fresh_audit()``).
+"""Shared by the instrumentation tests: a sink that keeps what it is given, and the worker
+of the multi-process spool tests. The fixtures built on them are in conftest.py.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from hypothesis import strategies as st
 
 import audit
-from audit import health
 
 
 class ListSink:
@@ -32,15 +28,6 @@ class ListSink:
 
     def fields(self) -> list[str]:
         return [e["field"] for e in self.events]
-
-
-def fresh_audit() -> Iterator[None]:
-    """Default settings and zeroed counters before and after a test."""
-    audit.reset()
-    health.reset()
-    yield
-    audit.reset()
-    health.reset()
 
 
 def list_sink() -> ListSink:

@@ -55,6 +55,14 @@ def _open(db):
     return open_store(db, read_only=True)
 
 
+def _require_entity(con, entity: str) -> None:
+    """timeline and replay name an unknown entity rather than print an empty view."""
+    from queries.history import entity_exists
+
+    if not entity_exists(con, entity):
+        raise AuditError(f"no events of entity {entity!r} in the store")
+
+
 def _json_out(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
 
@@ -126,14 +134,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The entity's transitions in commit order, marking the findings each is part of."""
         from audit.config import load_config
-        from queries.history import entity_exists
         from queries.history import timeline as run_timeline
 
         cfg = load_config(config)
         con = _open(db)
         try:
-            if not entity_exists(con, entity):
-                raise AuditError(f"no events of entity {entity!r} in the store")
+            _require_entity(con, entity)
             rows = run_timeline(con, entity, field, config=cfg)
         finally:
             con.close()
@@ -153,15 +159,13 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """The entity's field values as of a time, rebuilt from its transitions."""
-        from queries.history import entity_exists
         from queries.history import replay as run_replay
         from queries.values import parse_timestamp
 
         at_ts = parse_timestamp(at, "--at")
         con = _open(db)
         try:
-            if not entity_exists(con, entity):
-                raise AuditError(f"no events of entity {entity!r} in the store")
+            _require_entity(con, entity)
             state = run_replay(con, entity, at_ts)
         finally:
             con.close()

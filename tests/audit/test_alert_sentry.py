@@ -10,7 +10,6 @@ from sentry_receiver import SentryReceiver, refusing_dsn
 
 from audit.alert import BATCH, SentryChannel, event_id_for, send_findings
 from audit.errors import AuditError
-from collectors.store import open_store
 from queries.finding import Finding
 
 
@@ -43,13 +42,6 @@ def finding(n: int = 1, *, detector: str = "lost_update", severity: str = "error
 def rx():
     with SentryReceiver() as receiver:
         yield receiver
-
-
-@pytest.fixture
-def con(tmp_path):
-    c = open_store(tmp_path / "audit.duckdb")
-    yield c
-    c.close()
 
 
 def sent_rows(con) -> list[tuple]:

@@ -8,7 +8,7 @@ import jsonschema
 import orjson
 import pytest
 import structlog
-from instrument_support import ListSink, fresh_audit
+from instrument_support import ListSink
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,10 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import audit
 from audit.event import json_schema
 
-
-@pytest.fixture(autouse=True)
-def _fresh_audit():
-    yield from fresh_audit()
+pytestmark = pytest.mark.usefixtures("fresh_audit")
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from instrument_support import fresh_audit, list_sink
 
 import audit
 from audit.config import Config
 from audit.event import json_schema
 
-
-@pytest.fixture(autouse=True)
-def _fresh_audit():
-    yield from fresh_audit()
-
-
-@pytest.fixture
-def sink():
-    return list_sink()
+pytestmark = pytest.mark.usefixtures("fresh_audit")
 
 
 class Store:

@@ -14,21 +14,13 @@ import orjson
 import pydantic
 import pytest
 from hypothesis import given, settings
-from instrument_support import ListSink, doc_pairs, fresh_audit, list_sink
+from instrument_support import ListSink, doc_pairs, list_sink
 
 import audit
 from audit.diff import MISSING, diff
 from audit.event import json_schema
 
-
-@pytest.fixture(autouse=True)
-def _fresh_audit():
-    yield from fresh_audit()
-
-
-@pytest.fixture
-def sink():
-    return list_sink()
+pytestmark = pytest.mark.usefixtures("fresh_audit")
 
 
 def block(**extra):

@@ -8,19 +8,10 @@ import sys
 import threading
 
 import pytest
-from instrument_support import fresh_audit, list_sink
 
 import audit
 
-
-@pytest.fixture(autouse=True)
-def _fresh_audit():
-    yield from fresh_audit()
-
-
-@pytest.fixture
-def sink():
-    return list_sink()
+pytestmark = pytest.mark.usefixtures("fresh_audit")
 
 
 def test_context_manager_nests_and_restores():

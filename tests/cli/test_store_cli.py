@@ -8,6 +8,7 @@ import sys
 
 import jsonschema
 import pytest
+from sample_event import event
 
 AUDIT = [sys.executable, "-m", "audit.cli"]
 
@@ -24,14 +25,7 @@ def run(*args, cwd=None, stdin=None, env=None):
     )
 
 
-EVENT = {
-    "ts": "2026-01-01T10:00:00Z",
-    "entity": "block-A",
-    "field": "content",
-    "old": "a",
-    "new": "b",
-    "writer": "user",
-}
+EVENT = event(event=...)  # the minimal event, without the optional "event" key
 
 
 @pytest.fixture

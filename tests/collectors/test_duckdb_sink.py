@@ -8,16 +8,12 @@ import textwrap
 
 import duckdb
 import pytest
-from instrument_support import fresh_audit
 
 import audit
 from collectors.duckdb_sink import DuckDBSink
 from collectors.store import open_store
 
-
-@pytest.fixture(autouse=True)
-def _fresh_audit():
-    yield from fresh_audit()
+pytestmark = pytest.mark.usefixtures("fresh_audit")
 
 
 def test_tracked_writes_land_in_the_store_canonicalised_like_ingest(tmp_path):

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_event import event
@@ -20,13 +19,6 @@ def write_lines(path: Path, lines: list, mode: str = "w") -> Path:
         for line in lines:
             f.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
     return path
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = open_store(tmp_path / "store.duckdb")
-    yield connection
-    connection.close()
 
 
 def rejects(con) -> dict[int, str]:

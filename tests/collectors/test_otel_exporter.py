@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from instrument_support import fresh_audit
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
@@ -13,10 +12,7 @@ import audit
 from collectors.otel_exporter import DuckDBLogExporter, DuckDBSpanExporter
 from collectors.store import open_store
 
-
-@pytest.fixture(autouse=True)
-def _fresh_audit():
-    yield from fresh_audit()
+pytestmark = pytest.mark.usefixtures("fresh_audit")
 
 
 def _apply_in_span(tracer, name: str, n: int) -> list[tuple[int, int]]:

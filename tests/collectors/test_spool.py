@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from instrument_support import fresh_audit, spool_writer
+from instrument_support import spool_writer
 
 import audit
 from collectors.ingest import ingest
@@ -20,10 +20,7 @@ from collectors.sources import discover
 from collectors.spool import SpoolSink, seal_orphans
 from collectors.store import open_store
 
-
-@pytest.fixture(autouse=True)
-def _fresh_audit():
-    yield from fresh_audit()
+pytestmark = pytest.mark.usefixtures("fresh_audit")
 
 
 def _count(db: Path, sql: str = "SELECT count(*), count(DISTINCT event_id) FROM events"):
