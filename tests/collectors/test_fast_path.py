@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_event import event
 
 from collectors import canonical
+from collectors import ingest as ingest_module
 from collectors.ingest import load_lines
 from collectors.store import open_store
 
@@ -86,10 +88,17 @@ events = st.builds(
 )
 
 
+# Lines the parser refuses: cut short, or whole-looking ('{' to '}') but broken inside, which
+# sends the strict parse back to the tolerant one.
+malformed = st.sampled_from(
+    ['{"event": "field.transition", "ts": "2026-', '{"a": 1,, "b": 2}', '{"a": 1}{"b": 2}']
+)
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(lines=st.lists(events, min_size=1, max_size=12))
+@given(lines=st.lists(events | malformed, min_size=1, max_size=12))
 def test_both_paths_store_the_same_rows_ids_and_reasons(lines):
     fast_summary, fast_rows, fast_rejected = stored(lines)
     exact_summary, exact_rows, exact_rejected = stored([" " + line for line in lines])
@@ -163,3 +172,44 @@ def test_ids_stored_before_or_repeated_in_the_batch_count_as_duplicates():
         ("e-2", '"e-2 first"', "a", 2),
         ("e-3", '"e-3 later"', "b", 2),
     ]
+
+
+def test_a_broken_line_that_looks_whole_is_rejected_and_the_batch_still_goes_fast():
+    # The strict parse fails on line 2 and aborts the transaction; the batch is rolled back
+    # and parsed again tolerantly, still on the fast path for the good lines.
+    con = open_store(":memory:")
+    try:
+        default = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+        lines = [json.dumps(event(event_id="e-1")), '{"a": 1}{"b": 2}']
+        lines.append(json.dumps(event(event_id="e-2")))
+        summary = load_lines(con, lines, source="test")
+        rows = con.execute("SELECT event_id, line FROM events ORDER BY seq").fetchall()
+        rejected = con.execute("SELECT line, reason FROM rejected_events").fetchall()
+        after = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    finally:
+        con.close()
+    assert (summary.ingested, summary.fast) == (2, 2)
+    assert rows == [("e-1", 1), ("e-2", 3)]
+    assert rejected == [(2, "invalid JSON")]
+    assert after == default  # the fast path's settings are put back after the rollback
+
+
+def test_a_batch_that_fails_leaves_the_connection_as_it_found_it(monkeypatch):
+    # A statement that fails while the batch is registered and the settings changed.
+    failing = "SELECT CAST($2 AS INTEGER) + $1"
+    monkeypatch.setattr(ingest_module, "_FAST_STRICT", failing)
+    monkeypatch.setattr(ingest_module, "_FAST", failing)
+    con = open_store(":memory:")
+    try:
+        default = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+        with pytest.raises(duckdb.ConversionException):
+            load_lines(con, [json.dumps(event())], source="test")
+        assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+        after = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+        assert after == default
+        views = con.execute(  # a batch's Arrow tables are registered as temporary views
+            "SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+        ).fetchall()
+        assert views == []
+    finally:
+        con.close()
