@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
@@ -55,18 +56,28 @@ class IngestSummary:
         return {**asdict(self), "rejected": self.rejected, "reasons": dict(self.reasons)}
 
 
+def _ends_between(buf: np.ndarray, start: int, stop: int, step: int) -> np.ndarray:
+    mask = np.empty(min(step, stop - start), dtype=bool)
+    parts = [np.empty(0, np.int64)]
+    for at in range(start, stop, step):
+        chunk = buf[at : min(at + step, stop)]
+        np.equal(chunk, 10, out=mask[: len(chunk)])
+        parts.append(np.flatnonzero(mask[: len(chunk)]) + (at + 1))
+    return np.concatenate(parts)
+
+
 def _line_ends(data: bytes | memoryview, step: int = 1 << 20) -> np.ndarray:
     """Offsets just past each newline. Compared a megabyte at a time into one reused
     buffer: a whole-input comparison allocates as much again, and touching that much fresh
-    memory cost ten times the scan itself here."""
+    memory cost ten times the scan itself here. A large input is scanned as two halves in
+    two threads (numpy lets go of the GIL): 0.08 s becomes ~0.045 s for 275 MB."""
     buf = np.frombuffer(data, np.uint8)
-    mask = np.empty(min(step, len(buf)), dtype=bool)
-    parts = [np.empty(0, np.int64)]
-    for start in range(0, len(buf), step):
-        chunk = buf[start : start + step]
-        np.equal(chunk, 10, out=mask[: len(chunk)])
-        parts.append(np.flatnonzero(mask[: len(chunk)]) + (start + 1))
-    return np.concatenate(parts)
+    half = len(buf) // 2
+    if half < 16 * step:
+        return _ends_between(buf, 0, len(buf), step)
+    with ThreadPoolExecutor(2) as pool:
+        halves = pool.map(_ends_between, [buf, buf], [0, half], [half, len(buf)], [step, step])
+        return np.concatenate(list(halves))
 
 
 def lines_table(

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_event import event
 
-from collectors.ingest import ingest, load_lines
+from collectors.ingest import _line_ends, ingest, load_lines
 from collectors.store import open_store
 
 
@@ -355,3 +355,14 @@ def test_every_line_is_accounted_for(tmp_path, lines):
         assert count(con, "rejected_events") == summary.rejected
     finally:
         con.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"\n", b"x", b"{}"]), max_size=400).map(b"".join),
+    step=st.integers(1, 8),
+)
+def test_line_ends_are_found_whichever_way_the_input_is_split(data, step):
+    # A small step sends inputs over 32 steps through the two-thread scan, halves included.
+    expected = [i + 1 for i, byte in enumerate(data) if byte == 10]
+    assert _line_ends(data, step=step).tolist() == expected
