@@ -114,8 +114,8 @@ def insert_sql(*, strict: bool = False) -> str:
     The tolerant parse (``TRY``) turns a malformed line into NULL, for the exact path to
     reject; it copies every parsed row to do so (0.08 s of a 1.3 s insert of 1M lines).
     The strict parse does not, and fails the whole statement on a malformed line instead,
-    which aborts the transaction: the caller uses it only when every line looks whole and
-    starts again with the tolerant one if it fails.
+    which aborts the transaction: the caller tries it first and, if it fails, does the
+    batch again with the tolerant one (``ingest._in_transaction``).
     """
     parse = f"json_transform(raw, {lit(_TRANSFORM)})"
     if not strict:
