@@ -91,9 +91,7 @@ def timestamp_value(text: str) -> str:
     The cast refuses RFC 3339's lower-case 't' and 'z'; only a text the plain cast refused
     is upper-cased (a new string per row: upper-casing every one cost ~500 instructions a
     line)."""
-    return (
-        f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST(upper({text}) AS TIMESTAMPTZ))"
-    )
+    return f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST(upper({text}) AS TIMESTAMPTZ))"
 
 
 def _timestamp(key: str) -> str:
