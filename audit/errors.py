@@ -6,3 +6,8 @@ class AuditError(Exception):
 
     The CLI prints ``error: <message>`` on stderr and exits with status 2, never a traceback.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line of text, for one-line error messages."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -162,7 +162,6 @@ def build_events(
     return events
 
 
-
 def _who(writer: str | None, actor: str | None) -> tuple[str, str | None, int | None]:
     """(writer, actor, priority): given explicitly, else the `audit.writer` scope, else the
     configured default writer."""

@@ -31,9 +31,9 @@ from audit.alert import (
     run_alerts,
 )
 from audit.config import Config
-from audit.errors import AuditError
+from audit.errors import AuditError, first_line
 from collectors.ingest import ingest
-from collectors.store import first_line, open_store
+from collectors.store import open_store
 
 DEFAULT_INTERVAL_S = 2.0
 RETRY_AFTER_FAILURE_S = 30.0  # after Sentry failed us, resend no more often than this

@@ -29,7 +29,6 @@ from collectors.store import migrate, open_store
 _live: weakref.WeakSet[DuckDBSink] = weakref.WeakSet()
 
 
-
 def connect(db: Any, wait_s: float) -> tuple[duckdb.DuckDBPyConnection, bool]:
     """A connection for a sink's own thread: a cursor on a connection handed in (its store
     migrated), or the store at ``db`` opened here; and whether it was opened here."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from audit.errors import AuditError
+from audit.errors import AuditError, first_line
 
 DEFAULT_DB = "audit.duckdb"
 LOCK_WAIT_S = 60.0
@@ -201,8 +201,3 @@ def open_store(
 def _holder(exc: Exception) -> str:
     m = re.search(r"\(PID (\d+)\)", str(exc))
     return f"PID {m.group(1)}" if m else "another process"
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception as one line of text, for one-line error messages."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -11,7 +11,7 @@ import sys
 import typer
 import typer.main
 
-from audit.errors import AuditError
+from audit.errors import AuditError, first_line
 
 app = typer.Typer(
     name="audit",
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     except AuditError as exc:
         sys.exit(_fail(str(exc)))
     except _duckdb_error() as exc:
-        sys.exit(_fail(f"database: {str(exc).strip().splitlines()[0]}"))
+        sys.exit(_fail(f"database: {first_line(exc)}"))
     except OSError as exc:
         sys.exit(_fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)))
     except KeyboardInterrupt:

@@ -24,9 +24,8 @@ import audit
 from audit.config import Config
 from audit.demo.scoring import Score, score
 from audit.demo.simulation import Simulation, Workload, simulate
-from audit.errors import AuditError
+from audit.errors import AuditError, first_line
 from collectors.spool import SpoolSink
-from collectors.store import first_line
 from queries.finding import Finding
 
 MODES = ("unsafe", "safe")
