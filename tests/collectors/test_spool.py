@@ -107,7 +107,7 @@ def test_nothing_lost_or_doubled_across_forked_processes(tmp_path):
     expected = 4 * 150 * 2 + (7 + 5) * 2  # two fields per write
     db = tmp_path / "s.duckdb"
     cli = subprocess.run(
-        [sys.executable, "-m", "audit.cli", "ingest", str(directory), "--db", str(db)],
+        [sys.executable, "-m", "frontends.cli", "ingest", str(directory), "--db", str(db)],
         capture_output=True, text=True,
     )
     assert cli.returncode == 0, cli.stderr

@@ -94,7 +94,7 @@ def test_two_ingest_processes_on_one_store_lose_and_double_nothing(tmp_path):
     shared = tmp_path / "shared.jsonl"
     shared.write_text(files[0].read_text())  # both processes also load this overlapping copy
     db = tmp_path / "store.duckdb"
-    audit = [sys.executable, "-m", "audit.cli.__main__"]
+    audit = [sys.executable, "-m", "frontends.cli.__main__"]
     procs = [
         subprocess.Popen(
             [*audit, "ingest", str(files[0]), str(shared), "--db", str(db), "--json"],

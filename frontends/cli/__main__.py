@@ -1,0 +1,5 @@
+"""`python -m frontends.cli` runs the command line."""
+
+from frontends.cli import main
+
+main()

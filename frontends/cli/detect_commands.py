@@ -1,0 +1,277 @@
+"""`audit check`, `timeline`, `replay`, `owners`: the detectors and the history views.
+
+A thin layer over queries.runner and queries.history; readers open the store read-only.
+`audit check` exits 0 when there is no finding, 1 when there are findings, 2 on an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from audit.errors import AuditError
+from frontends.cli.options import ConfigOption, DbOption
+
+# rich (~20 ms to import) is imported by the functions that print tables, not here: JSON and
+# CSV output and the other commands do without it.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class CheckFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ViewFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+ViewFormatOption = Annotated[ViewFormat, typer.Option("--format", "-f", help="table or json.")]
+
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+CSV_COLUMNS = ("severity", "detector", "entity", "entity_type", "field", "writers", "event_ids",
+               "first_ts", "last_ts", "fingerprint", "message")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    # Soft-wrap off and no highlighting: what is printed is what the table says.
+    return Console(highlight=False)
+
+
+def _open(db):
+    from collectors.store import open_store
+
+    return open_store(db, read_only=True)
+
+
+def _require_entity(con, entity: str) -> None:
+    """timeline and replay name an unknown entity rather than print an empty view."""
+    from queries.history import entity_exists
+
+    if not entity_exists(con, entity):
+        raise AuditError(f"no events of entity {entity!r} in the store")
+
+
+def _json_out(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def check(
+        detector: Annotated[
+            Optional[list[str]],  # noqa: UP045 - typer reads the annotation at runtime
+            typer.Option("--detector", "-d", help="Run only this detector (repeatable)."),
+        ] = None,
+        entity: Annotated[
+            Optional[str], typer.Option(help="Only this entity.")  # noqa: UP045
+        ] = None,
+        since: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="Only findings with witnesses at or after this RFC 3339 time."),
+        ] = None,
+        until: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="Only findings with witnesses at or before this RFC 3339 time."),
+        ] = None,
+        fmt: Annotated[
+            CheckFormat, typer.Option("--format", "-f", help="table, json or csv.")
+        ] = CheckFormat.table,
+        config: ConfigOption = None,
+        db: DbOption = None,
+    ) -> int:
+        """Run the detectors; exit 0 when clean, 1 when there are findings, 2 on an error."""
+        from audit.config import load_config
+        from queries.runner import check as run_check
+        from queries.runner import resolve_detectors
+        from queries.values import parse_timestamp
+
+        # Validate every option before touching the store: bad input is one line, exit 2.
+        names = resolve_detectors(detector)
+        since_ts = parse_timestamp(since, "--since") if since else None
+        until_ts = parse_timestamp(until, "--until") if until else None
+        cfg = load_config(config)
+        con = _open(db)
+        try:
+            findings = run_check(con, detectors=names, entity=entity, since=since_ts,
+                                 until=until_ts, config=cfg)
+        finally:
+            con.close()
+        if fmt is CheckFormat.json:
+            _json_out([f.to_dict() for f in findings])
+        elif fmt is CheckFormat.csv:
+            out = csv.writer(sys.stdout, lineterminator="\n")
+            out.writerow(CSV_COLUMNS)
+            for f in findings:
+                d = f.to_dict()
+                d["writers"] = ";".join(f.writers)
+                d["event_ids"] = ";".join(f.event_ids)
+                out.writerow([d[c] if d[c] is not None else "" for c in CSV_COLUMNS])
+        else:
+            _print_findings(findings)
+        return 1 if findings else 0
+
+    @app.command()
+    def timeline(
+        entity: Annotated[str, typer.Argument(help="The entity id, e.g. block-A.")],
+        field: Annotated[
+            Optional[str], typer.Option(help="Only this field.")  # noqa: UP045
+        ] = None,
+        fmt: ViewFormatOption = ViewFormat.table,
+        config: ConfigOption = None,
+        db: DbOption = None,
+    ) -> None:
+        """The entity's transitions in commit order, marking the findings each is part of."""
+        from audit.config import load_config
+        from queries.history import timeline as run_timeline
+
+        cfg = load_config(config)
+        con = _open(db)
+        try:
+            _require_entity(con, entity)
+            rows = run_timeline(con, entity, field, config=cfg)
+        finally:
+            con.close()
+        if fmt is ViewFormat.json:
+            _json_out(rows)
+            return
+        if not rows:
+            print(f"{entity} has no transitions of field {field!r}")
+            return
+        _print_timeline(entity, rows)
+
+    @app.command()
+    def replay(
+        entity: Annotated[str, typer.Argument(help="The entity id, e.g. block-A.")],
+        at: Annotated[str, typer.Option("--at", help="RFC 3339 time to replay up to.")],
+        fmt: ViewFormatOption = ViewFormat.table,
+        db: DbOption = None,
+    ) -> None:
+        """The entity's field values as of a time, rebuilt from its transitions."""
+        from queries.history import replay as run_replay
+        from queries.values import parse_timestamp
+
+        at_ts = parse_timestamp(at, "--at")
+        con = _open(db)
+        try:
+            _require_entity(con, entity)
+            state = run_replay(con, entity, at_ts)
+        finally:
+            con.close()
+        if fmt is ViewFormat.json:
+            _json_out(state)
+            return
+        if not state:
+            print(f"{entity} had no field values at {at}")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        from queries.explain import show
+
+        table = Table(title=Text(f"{entity} as of {at}"), title_justify="left")
+        table.add_column("field", overflow="fold")
+        table.add_column("value", overflow="fold")
+        for name, value in state.items():
+            table.add_row(Text(name), Text(show(value)))
+        _console().print(table)
+
+    @app.command()
+    def owners(
+        fmt: ViewFormatOption = ViewFormat.table,
+        db: DbOption = None,
+    ) -> None:
+        """Which writers write which fields (list indexes folded to *), contested first."""
+        from queries.history import owners as run_owners
+
+        con = _open(db)
+        try:
+            rows = run_owners(con)
+        finally:
+            con.close()
+        if fmt is ViewFormat.json:
+            _json_out(rows)
+            return
+        if not rows:
+            print("the store has no events")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title="field owners (contested first)", title_justify="left")
+        table.add_column("field", overflow="fold", ratio=2)
+        table.add_column("writers (writes)", overflow="fold", ratio=3)
+        table.add_column("writes", justify="right")
+        table.add_column("entities", justify="right")
+        for row in rows:
+            writers = ", ".join(f"{w['writer']} ({w['writes']})" for w in row["writers"])
+            name = Text(row["field"], style="bold" if row["contested"] else "")
+            table.add_row(name, Text(writers), str(row["writes"]), str(row["entities"]))
+        _console().print(table)
+
+
+def _print_findings(findings) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    if not findings:
+        console.print("no findings")
+        return
+    table = Table(show_lines=True, expand=True)
+    table.add_column("finding", ratio=1, overflow="fold")
+    table.add_column("what happened", ratio=3, overflow="fold")
+    for f in findings:
+        head = Text()
+        head.append(f.severity.upper(), style=_SEVERITY_STYLE.get(f.severity, ""))
+        head.append(f"\n{f.detector}\n", style="bold")
+        head.append(f"{f.entity}\n{f.field}")
+        body = Text(f.message)
+        body.append(f"\n{f.first_ts}" + (f" … {f.last_ts}" if f.last_ts != f.first_ts else ""),
+                    style="dim")
+        table.add_row(head, body)
+    console.print(table)
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.detector] = counts.get(f.detector, 0) + 1
+    summary = ", ".join(f"{n} {name}" for name, n in counts.items())
+    console.print(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: {summary}")
+
+
+def _print_timeline(entity: str, rows: list[dict]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from queries.explain import show
+
+    table = Table(title=Text(f"{entity}: transitions in commit order"), title_justify="left")
+    table.add_column("when", no_wrap=True)
+    table.add_column("field", overflow="fold", ratio=2)
+    table.add_column("old → new", overflow="fold", ratio=3)
+    table.add_column("writer", overflow="fold", ratio=2)
+    table.add_column("findings", overflow="fold", ratio=2)
+    for row in rows:
+        date, _, time = row["ts"].partition("T")
+        when = f"{date}\n{time}"
+        if row["version"] is not None:
+            when += f"\nv{row['version']}"
+            if row["base_version"] is not None:
+                when += f" (read v{row['base_version']})"
+        change = Text(show(row["old"], row["has_old"]))
+        change.append(" → ")
+        change.append(show(row["new"], row["has_new"]))
+        writer = row["writer"] + (f" ({row['actor']})" if row["actor"] else "")
+        marks = Text("\n".join(row["findings"]), style="bold red" if row["findings"] else "")
+        table.add_row(Text(when), Text(row["field"]), change, Text(writer), marks)
+    _console().print(table)

@@ -1,0 +1,100 @@
+"""`audit ingest`, `audit stats`, `audit schema`: getting events in and seeing what is there."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from frontends.cli.options import DbOption
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def ingest(
+        paths: Annotated[
+            list[str],
+            typer.Argument(help="JSONL files, folders of them (recursively) or - for stdin."),
+        ],
+        db: DbOption = None,
+        wait: Annotated[
+            float, typer.Option(help="Seconds to wait for another process holding the store.")
+        ] = 60.0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    ) -> None:
+        """Load field-transition events; re-running is a no-op, grown files load new lines."""
+        from collectors.ingest import ingest as run_ingest
+        from collectors.store import open_store, resolve_db
+
+        started = time.perf_counter()
+        con = open_store(db, wait_s=wait)
+        try:
+            summary = run_ingest(con, paths, progress=True)
+        finally:
+            con.close()
+        elapsed = time.perf_counter() - started
+        if as_json:
+            print(json.dumps({**summary.as_dict(), "seconds": round(elapsed, 3)}))
+            return
+        unchanged = f" ({summary.unchanged_files} unchanged)" if summary.unchanged_files else ""
+        print(
+            f"{summary.files} file(s){unchanged} into {resolve_db(db)} in {elapsed:.2f} s: "
+            f"{summary.ingested:,} ingested, {summary.duplicates:,} duplicates skipped, "
+            f"{summary.skipped:,} other log lines skipped, {summary.rejected:,} rejected"
+        )
+        for reason, count in summary.reasons.most_common(5):
+            print(f"  rejected {count:,}× {reason}", file=sys.stderr)
+        if summary.rejected:
+            print(
+                "  (see `audit stats`; raw lines are in the rejected_events table)", file=sys.stderr
+            )
+
+    @app.command()
+    def stats(
+        db: DbOption = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    ) -> None:
+        """What the store holds: events by writer and entity type, time range, rejects."""
+        from collectors.stats import store_stats
+        from collectors.store import open_store
+
+        con = open_store(db, read_only=True)
+        try:
+            s = store_stats(con)
+        finally:
+            con.close()
+        if as_json:
+            print(json.dumps(s, default=str))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        out = Console()
+        out.print(
+            f"[bold]{s['events']}[/] events on {s['entities']} entities "
+            f"from {s['first_ts']} to {s['last_ts']}; {s['files']} file(s) ingested; "
+            f"[bold]{s['rejected']}[/] rejected lines"
+        )
+        for title, key, label in (
+            ("Events by writer", "by_writer", "writer"),
+            ("Events by entity type", "by_entity_type", "entity type"),
+            ("Rejected lines by reason", "rejects_by_reason", "reason"),
+        ):
+            if not s[key]:
+                continue
+            table = Table(title=title, title_justify="left")
+            table.add_column(label, overflow="fold")
+            table.add_column("count", justify="right")
+            for name, count in s[key]:
+                table.add_row(str(name), str(count))
+            out.print(table)
+
+    @app.command()
+    def schema() -> None:
+        """Print the JSON Schema of one event line (for emitters in other languages)."""
+        from audit.event import json_schema_text
+
+        print(json_schema_text())

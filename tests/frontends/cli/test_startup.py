@@ -1,0 +1,112 @@
+"""What starting the command line costs: a command imports only what it uses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import audit
+from collectors.store import open_store
+from frontends.cli import alert_command, main, report_command
+
+# What other commands (or the instrumentation) use, and `audit ingest` must not import.
+NOT_FOR_INGEST = (
+    "sentry_sdk",
+    "rich",
+    "deepdiff",
+    "structlog",
+    "frontends.alert",
+    "frontends.report",
+    "audit.track",
+)
+
+
+def python(code: str, cwd) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def loaded_after(tmp_path, *argv: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running `audit ARGV`."""
+    out = python(
+        "import json, sys\n"
+        "from frontends.cli import main\n"
+        "try:\n"
+        f"    main({list(argv)!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(sys.modules)))\n",
+        tmp_path,
+    )
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def test_ingest_does_not_import_what_only_other_commands_use(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    loaded = loaded_after(tmp_path, "ingest", "--db", "x.duckdb", "empty.jsonl")
+    assert "collectors.ingest" in loaded
+    assert not {
+        m for m in loaded for heavy in NOT_FOR_INGEST if m == heavy or m.startswith(heavy + ".")
+    }
+
+
+def test_schema_does_not_import_duckdb(tmp_path):
+    assert "duckdb" not in loaded_after(tmp_path, "schema")
+
+
+def test_option_defaults_are_the_librarys():
+    from frontends import alert
+    from frontends.report import model
+
+    assert alert_command.DEFAULT_MAX == alert.DEFAULT_MAX
+    assert alert_command.DEFAULT_TIMEOUT_S == alert.DEFAULT_TIMEOUT_S
+    assert report_command.DEFAULT_TOP == model.DEFAULT_TOP
+    assert report_command.DEFAULT_PER_FIELD == model.DEFAULT_PER_FIELD
+
+
+def test_a_database_error_is_still_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("AUDIT_DB", raising=False)
+    con = open_store(tmp_path / "broken.duckdb")
+    con.execute("DROP VIEW applied_events")
+    con.close()
+    with pytest.raises(SystemExit) as exc:
+        main(["owners", "--db", str(tmp_path / "broken.duckdb")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: database: Catalog Error:") and err.count("\n") == 1
+
+
+def test_import_audit_loads_the_instrumentation_on_first_use(tmp_path):
+    python(
+        "import sys, audit\n"
+        "assert 'audit.track' not in sys.modules\n"
+        "assert audit.tracked is sys.modules['audit.track'].tracked\n"
+        "assert audit.config.load_config\n",  # submodules it used to load stay attributes
+        tmp_path,
+    )
+
+
+def test_diff_and_writer_stay_functions_when_their_submodules_are_imported():
+    import audit.diff
+    import audit.writer
+
+    assert audit.diff is sys.modules["audit.diff"].diff
+    assert audit.writer is sys.modules["audit.writer"].writer
+
+
+def test_star_import_and_dir_cover_the_api():
+    namespace: dict[str, object] = {}
+    exec("from audit import *", namespace)
+    assert set(audit.__all__) <= set(namespace)
+    assert set(audit.__all__) <= set(dir(audit))

@@ -1,0 +1,123 @@
+"""`audit ingest / stats / schema` as a user runs them: counts, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+from sample_event import event
+
+AUDIT = [sys.executable, "-m", "frontends.cli"]
+
+
+def run(*args, cwd=None, stdin=None, env=None):
+    return subprocess.run(
+        [*AUDIT, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=stdin,
+        env=env,
+        timeout=120,
+    )
+
+
+EVENT = event(event=...)  # the minimal event, without the optional "event" key
+
+
+@pytest.fixture
+def log(tmp_path):
+    path = tmp_path / "app.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(EVENT),
+                json.dumps({**EVENT, "new": "c", "old": "b"}),
+                json.dumps({"event": "http.request", "status": 200}),
+                "garbage",
+            ]
+        )
+        + "\n"
+    )
+    return path
+
+
+def test_ingest_prints_the_four_counts_and_defaults_to_audit_duckdb_in_cwd(tmp_path, log):
+    result = run("ingest", log, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "2 ingested, 0 duplicates skipped, 1 other log lines skipped, 1 rejected" in result.stdout
+    )
+    assert (tmp_path / "audit.duckdb").exists()
+    again = run("ingest", log, cwd=tmp_path)
+    assert "0 ingested" in again.stdout and "1 unchanged" in again.stdout
+
+
+def test_ingest_reads_stdin_and_honours_audit_db(tmp_path, log):
+    import os
+
+    env = {**os.environ, "AUDIT_DB": str(tmp_path / "env.duckdb")}
+    result = run("ingest", "-", stdin=log.read_text(), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 ingested" in result.stdout
+    assert (tmp_path / "env.duckdb").exists()
+
+
+def test_stats_shows_writers_and_rejects_as_json(tmp_path, log):
+    db = tmp_path / "s.duckdb"
+    run("ingest", log, "--db", db)
+    result = run("stats", "--db", db, "--json")
+    stats = json.loads(result.stdout)
+    assert stats["events"] == 2 and stats["rejected"] == 1
+    assert stats["by_writer"] == [["user", 2]]
+    assert stats["rejects_by_reason"] == [["invalid JSON", 1]]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ingest", "/no/such/file.jsonl"], "error: no such file or folder: /no/such/file.jsonl"),
+        (["stats", "--db", "/no/such/store.duckdb"], "error: no store at /no/such/store.duckdb"),
+        (["ingest", "--frobnicate", "x"], "error: No such option: --frobnicate"),
+        (
+            ["ingest", "x.jsonl", "--db", "/no/such/dir/a.duckdb"],
+            "error: directory /no/such/dir does not exist",
+        ),
+    ],
+)
+def test_errors_are_one_line_on_stderr_with_status_2(tmp_path, args, message):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreadable_store_is_a_one_line_error(tmp_path):
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("this is not a database")
+    result = run("stats", "--db", bogus)
+    assert result.returncode == 2 and result.stderr.startswith("error: cannot open")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_schema_is_valid_json_schema_that_accepts_events_and_rejects_bad_ones():
+    schema = json.loads(run("schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    assert validator.is_valid({**EVENT, "version": 3, "event": "field.transition"})
+    added = {k: v for k, v in EVENT.items() if k != "old"} | {"change": "added"}
+    assert validator.is_valid(added)
+    assert not validator.is_valid({**EVENT, "ts": "2026-01-01 10:00:00"})
+    assert not validator.is_valid({k: v for k, v in EVENT.items() if k != "writer"})
+    assert not validator.is_valid({**EVENT, "version": "3"})
+    assert not validator.is_valid({k: v for k, v in EVENT.items() if k != "new"})
+
+
+def test_no_arguments_prints_help():
+    result = run()
+    assert result.returncode == 0
+    assert "ingest" in result.stdout and "Usage" in result.stdout
