@@ -1,12 +1,13 @@
 """Guards a store can put in front of a write: compare-and-swap and the priority rule.
 
-``compare_and_swap`` is scheme 2 of the design analysis (versions + optimistic locking): a
+``compare_and_swap`` is optimistic locking (versions and compare-and-swap): a
 write made from a version that is no longer the stored one is refused with a
 `ConflictError`, and the refused write is still recorded, as events marked
 ``attrs.rejected = true``, so what it would have done is not lost. ``priority_allows`` and
-``merge_by_priority`` are scheme 4: a write from a lower-priority writer must not overwrite a
-field a higher-priority writer wrote recently. Both are checks, not locks: call them inside
-the store's own lock or transaction, between reading the stored document and saving.
+``merge_by_priority`` are the writer-priority rule: a write from a lower-priority writer must
+not overwrite a field a higher-priority writer wrote recently. Both are checks, not locks:
+call them inside the store's own lock or transaction, between reading the stored document
+and saving.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def compare_and_swap(
     )
 
 
-# --- scheme 4: writer priorities --------------------------------------------------------------
+# --- the writer-priority rule -----------------------------------------------------------------
 
 _loaded_config: Config | None = None
 
@@ -196,7 +197,7 @@ def merge_by_priority(
     now: Any = None,
     config: Config | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Apply scheme 4 to a whole-document save: keep the stored value of every field the
+    """Apply the priority rule to a whole-document save: keep the stored value of every field the
     writer may not overwrite (see `priority_allows`), per the stored per-field stamps.
 
     Returns ``(document to save, refused field paths)``; ``incoming`` is changed in place.

@@ -128,7 +128,7 @@ def build_events(
     attrs: Mapping[str, Any] | None = None,
     ts: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Contract events (CONTRACT.md §1) for ``changes``, sharing one ``write_id``."""
+    """Contract events (docs/contract.md §1) for ``changes``, sharing one ``write_id``."""
     ts = ts or now_iso()
     write_id = write_id or new_id()
     source_ts = as_timestamp(source_ts)

@@ -1,4 +1,4 @@
-"""A finding: one anomaly a detector found, in the contract's shape (CONTRACT.md §3)."""
+"""A finding: one anomaly a detector found, in the contract's shape (docs/contract.md §3)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Looking back at one entity or the whole store: timeline, replay, owners.
 
 These read the same `transitions` table as the detectors, so "in commit order" means the
-same thing everywhere (CONTRACT.md §2).
+same thing everywhere (docs/contract.md §2).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 --
 -- Why it is a bug: the earlier change (e1) vanishes although nobody decided to undo it;
 -- the later writer (e2) read the entity before e1 and wrote back its own stale copy. This
--- is the read-modify-write race of the design analysis (risk 3), which compare-and-swap on
+-- is the read-modify-write race, which compare-and-swap on
 -- a version would have refused.
 --
 -- Fires for e2 with e1 = prev(e2), when e1 and e2 belong to different writes and

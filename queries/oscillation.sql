@@ -2,8 +2,8 @@
 --
 -- Why it is a bug: two sources that both believe they own a field keep overwriting each
 -- other (an SSE stream and a poller, say), so what users see flickers and what is saved
--- depends on who wrote last. The design analysis calls this frontend state oscillation
--- (risk 2).
+-- depends on who wrote last: in a browser, a status that flickers between what the SSE
+-- stream and the poller last said.
 --
 -- A transition e, within the window of p = prev(e), is a flip when
 --   it returns the field to the value it had before p (A -> B -> A), or

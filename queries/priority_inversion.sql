@@ -1,6 +1,6 @@
 -- priority_inversion: a less authoritative writer overwrote a more authoritative one.
 --
--- Why it is a bug: the design analysis (scheme 4) ranks writers, user 100 > workflow 80 >
+-- Why it is a bug: the writer-priority rule (audit.merge_by_priority) ranks writers, user 100 > workflow 80 >
 -- instantiation 60 > polling_sync 40, so that a background sync can never undo what a
 -- person or the engine just set. A lower-priority write shortly after a higher-priority
 -- one is exactly what that rule refuses, whether or not the writer had seen the value.

@@ -1,7 +1,7 @@
 -- transitions: events in commit order, each with the transition before it (prev) of the
 -- same entity and field. Every detector reads this table.
 --
--- Commit order (CONTRACT.md §2): the writes of one entity are ordered by `version` when
+-- Commit order (docs/contract.md §2): the writes of one entity are ordered by `version` when
 -- every write of that entity has one (ties by `ts`), otherwise by `ts`; remaining ties by
 -- ingest order (`seq`). It is defined here and nowhere else.
 --

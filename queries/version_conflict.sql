@@ -2,7 +2,7 @@
 --
 -- Why it is a bug: a version is meant to name one state of the entity. When two different
 -- writes both produced version N, both saved without compare-and-swap and one silently
--- replaced the other (a fork; risk 4 of the design analysis, two saves of a workspace).
+-- replaced the other (a fork: two saves of a workspace from the same version).
 -- When a write's version is not above the version it read, versions are not being
 -- advanced at all, so no reader can detect that it is stale.
 --

@@ -1,7 +1,7 @@
 """The `audit` command line: a thin layer over the Python API.
 
 Each command group lives in its own module with a ``register(app)`` function. Errors are
-one line on stderr and exit status 2 (CONTRACT.md §4), never a traceback.
+one line on stderr and exit status 2 (docs/contract.md §4), never a traceback.
 """
 
 from __future__ import annotations

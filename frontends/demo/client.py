@@ -5,10 +5,11 @@ in-memory object), works for a while, then writes changes to some fields.
 
 * unsafe — the changes go onto the working copy and the whole copy is saved: the last
   write wins, whatever happened to the block since the copy was read.
-* safe — optimistic locking (scheme 2 of the design analysis): the store refuses a save
+* safe — optimistic locking (versions and compare-and-swap): the store refuses a save
   made from a version that is no longer the stored one (``audit.ConflictError``, a 409);
   the writer then reads the block again, re-applies *its own changes only* and retries.
-  The store also applies scheme 4, so some changes come back refused (kept as stored).
+  The store also applies the writer-priority rule (`audit.merge_by_priority`), so some
+  changes come back refused (kept as stored).
 """
 
 from __future__ import annotations

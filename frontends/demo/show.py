@@ -280,7 +280,7 @@ def fix_notes(unsafe: RunResult | None, safe: RunResult) -> Text:
         top = ", ".join(f"{writer} → {field} {n}" for (writer, field), n in
                         refused.most_common(3))
         text.append(
-            f"\nRefused field changes ({top}) are the price of scheme 4: a real service "
+            f"\nRefused field changes ({top}) are the price of the priority rule: a real service "
             "would surface them (a 409, a conflict dialog) rather than drop them."
         )
     osc = safe.found("oscillation")

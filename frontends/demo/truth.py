@@ -2,7 +2,7 @@
 
 The store hands every save it applies to ``GroundTruth.observe`` (under its lock, so in the
 order saves really happened). From the documents themselves — never from the events — it
-works out each field's transitions and names the anomalies in the terms of CONTRACT.md §3,
+works out each field's transitions and names the anomalies in the terms of docs/contract.md §3,
 so the detectors' findings can be scored against it one for one:
 
 * lost_update — a write replaced a field value set by another write whose version it had
@@ -11,7 +11,7 @@ so the detectors' findings can be scored against it one for one:
   write set the field back to a value it held before, without having read the change;
 * version_conflict — two writes of one block produced the same version (a fork);
 * priority_inversion — a less authoritative writer replaced a more authoritative writer's
-  value within the priority window (design analysis, scheme 4);
+  value within the priority window (the writer-priority rule);
 * chain_break — a write replaced a value other than the last one recorded (never happens
   here: every write goes through the one instrumented store);
 * oscillation — a field returned to an earlier value (A→B→A) within the window.

@@ -2,7 +2,7 @@
 
 Like PuppyFlow's ``FileWorkspaceStore.addHistory`` overwriting ``latest.json``, a save
 replaces the whole document. The store stamps a version, the last writer and the time in
-the document's ``_meta`` (the design analysis's ``last_updated_by``), and it is
+the document's ``_meta`` (``last_updated_by``, ``version``), and it is
 instrumented the way a user would instrument their own store: every save hands what was
 stored and what is about to be stored to ``audit.record``, which emits one transition per
 changed field.
@@ -16,7 +16,7 @@ Two ways to save, one per run mode:
   under a version number that another write already produced (a fork).
 * ``save_checked`` — the fix: ``audit.compare_and_swap`` refuses a save made from a version
   that is no longer the stored one (``audit.ConflictError``, HTTP 409), and the writer
-  priorities of scheme 4 (``audit.merge_by_priority``) plus a freshness check on each
+  priorities (``audit.merge_by_priority``) plus a freshness check on each
   field's ``source_ts`` keep a less authoritative or older write from replacing a field.
 
 Each save is atomic (a per-block lock around read-compare-write, a rename on disk); the race
@@ -193,7 +193,7 @@ class BlockStore:
         intended: frozenset[str],
         seen: int,
     ) -> Saved:
-        """Compare-and-swap, then scheme 4: raises ``audit.ConflictError`` when the block
+        """Compare-and-swap, then the priority rule: raises ``audit.ConflictError`` when the block
         moved on since ``doc`` was read; refuses (keeps as stored) each field a more
         authoritative writer set recently or that holds newer data than ``source_ts``."""
         block_id = doc["id"]

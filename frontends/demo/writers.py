@@ -1,4 +1,4 @@
-"""The four racing writers of the design analysis, each with a seeded plan.
+"""The four racing writers of a workflow workspace, each with a seeded plan.
 
 A plan is everything random about a writer, drawn up front from ``--seed``: which blocks it
 touches, what it writes and how long each step takes (a few milliseconds, as real network

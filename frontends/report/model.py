@@ -2,7 +2,7 @@
 
 A finding names its witnesses; a picture of it needs their neighbourhood too: the other
 writes to the same entity and field just before, between and after them, in commit order
-(CONTRACT.md §2). Those come from the ``events`` table, read-only, in one query for all the
+(docs/contract.md §2). Those come from the ``events`` table, read-only, in one query for all the
 fields shown.
 """
 
@@ -247,7 +247,7 @@ def _contested(findings: list[Finding]) -> list[ContestedField]:
 
 
 # Commit order is the one the detectors use: the `transitions` table that
-# queries/transitions.sql defines (CONTRACT.md §2), `rn` being a write's place in its field.
+# queries/transitions.sql defines (docs/contract.md §2), `rn` being a write's place in its field.
 _NEIGHBOURHOOD_SQL = """
 SELECT e.field, e.event_id, epoch_us(e.ts), e.writer, e.actor, e.change,
        e.old::VARCHAR, e.new::VARCHAR, e.version, e.base_version, epoch_us(e.source_ts),

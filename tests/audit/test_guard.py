@@ -1,4 +1,4 @@
-"""Compare-and-swap with recorded rejections, and the priority rule of scheme 4."""
+"""Compare-and-swap with recorded rejections, and the writer-priority rule."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_explicit_expected_version_and_new_entities():
         store.save({"id": "n", "a": 2}, expected_version=0)
 
 
-# --- scheme 4: priorities -------------------------------------------------------------------------
+# --- the priority rule ----------------------------------------------------------------------------
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -236,7 +236,7 @@ def test_tracking_block(sink):
 
 
 def test_record_catches_a_whole_document_save_reverting_another_writers_field(sink):
-    """The design analysis' risk 1: both read v1; workflow saves content; instantiation
+    """A lost update: both read v1; workflow saves content; instantiation
     then saves its whole copy, which still has the old content."""
     store = {"block-A": {"id": "block-A", "content": "old", "indexingList": []}}
 

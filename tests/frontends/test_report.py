@@ -36,7 +36,7 @@ def _ev(event_id: str, ts: str, entity: str, field: str, writer: str, new, old=N
     return line
 
 
-# The design analysis's story in miniature: a workflow run and a template instantiation race
+# The workspace's story in miniature: a workflow run and a template instantiation race
 # on block-A without compare-and-swap, polling sync brings back stale data, two writers flip
 # a status back and forth, two users fork a workspace's version.
 SCENARIO = [

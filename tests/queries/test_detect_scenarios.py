@@ -1,6 +1,6 @@
-"""The histories of the design analysis, through the ingest path, in any line order.
+"""Histories of a workflow workspace, through the ingest path, in any line order.
 
-Each history raises exactly the detectors CONTRACT.md §3 says, with the witnesses in
+Each history raises exactly the detectors docs/contract.md §3 says, with the witnesses in
 commit order, whether the file is read in order or shuffled.
 """
 
@@ -21,7 +21,7 @@ def expect(store, events, expected, seeds=SEEDS):
         assert got == expected, f"line order seed={seed}"
 
 
-# -- the read-modify-write race on a list (risk 3: item2 is lost) -----------------------
+# -- the read-modify-write race on a list (item2 is lost) --------------------------------
 
 def list_race(versions: bool):
     v = (lambda base, ver: {"base_version": base, "version": ver}) if versions else (
@@ -115,7 +115,7 @@ def test_stale_save_message_names_the_revert(store):
         stale.message)
 
 
-# -- SSE and polling fighting over a status (risk 2: done -> error -> done) ---------------
+# -- SSE and polling fighting over a status (done -> error -> done) ---------------------
 
 def status_fight(source_ts: bool = False):
     src = (lambda t: {"source_t": t}) if source_ts else (lambda t: {})
@@ -154,7 +154,7 @@ def test_oscillation_is_one_finding_per_burst_with_its_flips(store):
     assert "'done' (workflow) → 'error' (polling_sync) → 'done' (workflow)" in osc.message
 
 
-# -- two saves of a workspace from the same version (risk 4) ------------------------------
+# -- two saves of a workspace from the same version ------------------------------------
 
 def two_saves(same_field: bool):
     second = "content" if same_field else "indexingList"

@@ -48,7 +48,7 @@ def workspace(tmp_path: Path) -> tuple[BlockStore, GroundTruth]:
 
 
 def race(store: BlockStore, *, safe: bool) -> tuple[Client, Client]:
-    """Risk 1 of the design analysis: both read version 1; the user renames the block, then
+    """A lost update: both read version 1; the user renames the block, then
     the workflow saves its output from the copy it read before the rename."""
     t0 = time.time()
     user = Client(store, writer="user", actor="alice", safe=safe)
