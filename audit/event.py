@@ -30,7 +30,11 @@ EVENT_KEYS: Final[dict[str, tuple[str, bool, str]]] = {
     "entity_type": ("string", False, "e.g. block, workspace"),
     "field": ("string", True, "dotted path, list indexes as numbers; $ = the whole entity"),
     "change": ("change", False, "changed (default), added or removed"),
-    "old": ("json", False, "value before; absent for added"),
+    "old": (
+        "json",
+        False,
+        "value before; absent for added, and for a blind write (changed without reading it)",
+    ),
     "new": ("json", False, "value after; absent for removed"),
     "writer": (
         "string",

@@ -146,9 +146,9 @@ FROM (
     FROM (
         SELECT *, {canonical_value("old")} AS old, {canonical_value("new")} AS new,
                coalesce({accepts}, false) AND CASE coalesce(r.change, 'changed')
-                   WHEN 'changed' THEN old_json IS NOT NULL AND new_json IS NOT NULL
-                   WHEN 'added' THEN new_json IS NOT NULL
-                   ELSE old_json IS NOT NULL END AS accepted
+                   WHEN 'removed' THEN old_json IS NOT NULL
+                   ELSE new_json IS NOT NULL
+                   END AS accepted
         FROM (
             SELECT *, {", ".join(values)}
             FROM (

@@ -168,8 +168,9 @@ def _reason() -> str:
     branches += [
         f"WHEN {change} = 'added' AND new_json IS NULL THEN 'change \"added\" needs \"new\"'",
         f"WHEN {change} = 'removed' AND old_json IS NULL THEN 'change \"removed\" needs \"old\"'",
-        f"WHEN {change} = 'changed' AND (old_json IS NULL OR new_json IS NULL) "
-        'THEN \'change "changed" needs both "old" and "new"\'',
+        # "changed" without "old" is a blind write: the writer did not read the value.
+        f"WHEN {change} = 'changed' AND new_json IS NULL "
+        'THEN \'change "changed" needs "new"\'',
     ]
     # Canonicalising a container cannot fail for JSON DuckDB has read; were it to, storing
     # NULL would turn the value into "absent", so the line is refused instead.

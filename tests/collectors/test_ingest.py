@@ -56,7 +56,7 @@ REJECTED = [
     (event(trace_id="not-hex!"), '"trace_id" must be a hex string'),
     (event(change="modified"), '"change" must be one of changed, added, removed'),
     (event(event=7), '"event" must be a string, got integer'),
-    (event(old=...), 'change "changed" needs both "old" and "new"'),
+    (event(new=...), 'change "changed" needs "new"'),
     (event(change="added", old=..., new=...), 'change "added" needs "new"'),
     (event(change="removed", old=..., new=...), 'change "removed" needs "old"'),
     ("[" * 100 + "]" * 100, "nested deeper than 64 levels"),
@@ -366,3 +366,12 @@ def test_line_ends_are_found_whichever_way_the_input_is_split(data, step):
     # A small step sends inputs over 32 steps through the two-thread scan, halves included.
     expected = [i + 1 for i, byte in enumerate(data) if byte == 10]
     assert _line_ends(data, step=step).tolist() == expected
+
+
+def test_a_blind_write_is_stored_with_old_unknown_not_null(con):
+    """`changed` without `old`: the writer did not read the value (docs/contract.md §1)."""
+    lines = [orjson.dumps(event(old=..., new="b")), orjson.dumps(event(old=None, new="c"))]
+    summary = load_lines(con, lines, "blind")
+    assert (summary.ingested, summary.rejected) == (2, 0)
+    rows = con.execute("SELECT change, old, new FROM events ORDER BY seq").fetchall()
+    assert rows == [("changed", None, '"b"'), ("changed", "null", '"c"')]
