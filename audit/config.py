@@ -1,12 +1,17 @@
 """Settings from ``audit.toml``: detector thresholds and writer priorities.
 
 Found in the working directory or given with ``--config``; every value has a default so a
-missing file is fine, while a file that exists and is wrong is a clear error.
+missing file is fine, while a file that exists and is wrong is a clear error. The file is
+read strictly: a table or key this module does not know (``windw = 30``) is an error naming
+the key and the file, never a setting silently ignored (docs/contract.md §3).
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,8 @@ DEFAULT_PRIORITIES: dict[str, int] = {
     "polling_sync": 40,
 }
 DEFAULT_FILE = "audit.toml"
+# The detectors hand priorities to DuckDB as INTEGER (32 bits): a larger one cannot be used.
+_PRIORITY_RANGE = (-(2**31), 2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -47,35 +54,97 @@ def load_config(path: str | Path | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AuditError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise AuditError(f"config file {path} is a directory") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AuditError(f"config file {path} is not valid TOML: {exc}") from None
-    return _from_dict(raw, str(path))
+    return config_from_dict(raw, str(path))
 
 
-def _number(section: dict[str, Any], key: str, default: float, where: str, integer: bool = False):
-    value = section.get(key, default)
-    ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok or value < 0:
-        kind = "a non-negative integer" if integer else "a non-negative number"
-        raise AuditError(f"{where}: [{key}] must be {kind}, got {value!r}")
+# --- the value checks: each returns the value or raises ValueError with what it must be -----
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a number of seconds")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("a finite number of seconds, 0 or more")
+    return float(value)
+
+
+def _positive_integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("an integer, 1 or more")
     return value
 
 
-def _from_dict(raw: dict[str, Any], where: str) -> Config:
-    osc = raw.get("oscillation", {})
-    prio = raw.get("priority", {})
-    if not isinstance(osc, dict) or not isinstance(prio, dict):
-        raise AuditError(f"{where}: [oscillation] and [priority] must be tables")
-    writers = dict(DEFAULT_PRIORITIES)
-    for name, value in prio.get("writers", {}).items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise AuditError(f"{where}: priority of writer {name!r} must be an integer")
-        writers[name] = value
-    return Config(
-        oscillation_window_s=float(_number(osc, "window", 60.0, where)),
-        oscillation_min_changes=int(_number(osc, "min_changes", 3, where, integer=True)),
-        priority_window_s=float(_number(prio, "window", 300.0, where)),
-        default_priority=int(_number(prio, "default", 50, where, integer=True)),
-        writer_priorities=writers,
-        source=where,
-    )
+def _priority(value: Any) -> int:
+    low, high = _PRIORITY_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"an integer from {low} to {high}")
+    return value
+
+
+# Every table and key the file may hold: key -> (Config field, check). Writer names under
+# [priority.writers] are free; each value is a priority.
+_TABLES: dict[str, dict[str, tuple[str, Callable[[Any], Any]]]] = {
+    "oscillation": {
+        "window": ("oscillation_window_s", _seconds),
+        "min_changes": ("oscillation_min_changes", _positive_integer),
+    },
+    "priority": {
+        "window": ("priority_window_s", _seconds),
+        "default": ("default_priority", _priority),
+    },
+}
+_WRITERS = "writers"  # the sub-table [priority.writers]
+
+
+def _unknown(what: str, name: str, known: list[str], where: str) -> AuditError:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return AuditError(f"{where}: unknown {what}{hint}; known: {', '.join(known)}")
+
+
+def config_from_dict(raw: dict[str, Any], where: str = DEFAULT_FILE) -> Config:
+    """A Config from parsed TOML; any unknown table or key, or a value of the wrong type,
+    is an AuditError naming it and ``where``."""
+    values: dict[str, Any] = {"writer_priorities": dict(DEFAULT_PRIORITIES), "source": where}
+    for table_name, table in raw.items():
+        keys = _TABLES.get(table_name)
+        if keys is None:
+            what = f"table [{table_name}]" if isinstance(table, dict) else (
+                f"key {table_name!r} outside any table")
+            raise _unknown(what, table_name, list(_TABLES), where)
+        if not isinstance(table, dict):
+            raise AuditError(f"{where}: {table_name} must be a table ([{table_name}])")
+        allowed = list(keys) + ([_WRITERS] if table_name == "priority" else [])
+        for key, value in table.items():
+            if table_name == "priority" and key == _WRITERS:
+                values["writer_priorities"].update(_writer_priorities(value, where))
+                continue
+            if key not in keys:
+                raise _unknown(f"key {key!r} in [{table_name}]", key, allowed, where)
+            attribute, check = keys[key]
+            try:
+                values[attribute] = check(value)
+            except ValueError as exc:
+                raise AuditError(
+                    f"{where}: [{table_name}] {key} must be {exc}, got {value!r}"
+                ) from None
+    return Config(**values)
+
+
+def _writer_priorities(table: Any, where: str) -> dict[str, int]:
+    if not isinstance(table, dict):
+        raise AuditError(f"{where}: priority.writers must be a table ([priority.writers])")
+    out = {}
+    for name, value in table.items():
+        try:
+            out[name] = _priority(value)
+        except ValueError as exc:
+            raise AuditError(
+                f"{where}: [priority.writers] priority of writer {name!r} must be {exc}, "
+                f"got {value!r}"
+            ) from None
+    return out
