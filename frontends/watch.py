@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from sentry_sdk.crons import MonitorStatus
 
 from audit.config import Config
 from audit.errors import AuditError, first_line
@@ -32,6 +31,7 @@ from frontends.alert import (
     AlertResult,
     SentryChannel,
     channel_for,
+    check_in,
     run_alerts,
 )
 
@@ -141,9 +141,7 @@ def watch(
             failed = cycle.error is not None or (cycle.alert is not None and not cycle.alert.ok)
             beat_failed = beat_failed or failed
             if monitor_slug and time.monotonic() - last_beat >= HEARTBEAT_S:
-                channel.check_in(
-                    monitor_slug, MonitorStatus.ERROR if beat_failed else MonitorStatus.OK
-                )
+                check_in(channel, monitor_slug, "error" if beat_failed else "ok")
                 last_beat, beat_failed = time.monotonic(), False
             if on_cycle:
                 on_cycle(cycle)

@@ -3,8 +3,9 @@
 It accepts ``POST /api/<project>/envelope/`` (gzip or plain), parses the envelope (one JSON
 header line, then per item a JSON item header and its payload) and keeps what arrived. What
 it answers is scripted: ``respond(status, headers, times)`` queues answers; when the queue is
-empty it answers 200. Tests wait for arrivals with ``wait_for`` (a condition variable with a
-deadline), never by sleeping.
+empty it answers 200; ``hold_answers()`` keeps every answer back (the envelope is stored) until
+``release_answers()``, as a Sentry whose answers get lost on the way back. Tests wait for
+arrivals with ``wait_for`` (a condition variable with a deadline), never by sleeping.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class SentryReceiver:
         self.requests = 0
         self._answers: list[_Answer] = []
         self._cond = threading.Condition()
+        self._answering = threading.Event()
+        self._answering.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,6 +81,7 @@ class SentryReceiver:
                     receiver.requests += 1
                     receiver.envelopes.append(Envelope(headers, items, answer.status))
                     receiver._cond.notify_all()
+                receiver._answering.wait(30)
                 reply = json.dumps(
                     answer.body if answer.body is not None else {"id": headers.get("event_id")}
                 ).encode()
@@ -110,6 +114,7 @@ class SentryReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._answering.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -126,6 +131,13 @@ class SentryReceiver:
             self._answers.extend(
                 _Answer(status, dict(headers or {}), body) for _ in range(times)
             )
+
+    def hold_answers(self) -> None:
+        """Store what arrives but answer nothing until ``release_answers``."""
+        self._answering.clear()
+
+    def release_answers(self) -> None:
+        self._answering.set()
 
     def clear_answers(self) -> None:
         """Forget queued answers: answer 200 from now on."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import threading
+import socket
 
 import pytest
 import sentry_sdk
 from sentry_receiver import SentryReceiver, refusing_dsn
 
 from audit.errors import AuditError
-from frontends.alert import BATCH, SentryChannel, event_id_for, send_findings
+from frontends.alert import BATCH, SentryChannel, check_in, event_id_for, send_findings
+from frontends.alert.payload import VALUE_MAX
 from queries.finding import Finding
 
 
@@ -166,7 +167,7 @@ def test_rate_limit_header_is_respected_within_one_client(rx, con):
         assert first.ok and len(first.sent) == 1
         held = send_findings([finding(2), finding(3)], channel=channel, con=con)
         assert not held.ok and {d.reason for _, d in held.pending} == {"rate_limited"}
-        assert held.pending[0][1].retry_after_s is not None
+        assert 50 < held.pending[0][1].retry_after_s <= 60
         assert rx.requests == 1  # held back without a request
     assert len(sent_rows(con)) == 1
 
@@ -174,20 +175,15 @@ def test_rate_limit_header_is_respected_within_one_client(rx, con):
 def test_lost_answer_resends_the_same_event_id(rx, con):
     """Sentry stored the event but its answer never came: the finding stays unrecorded and
     the resend carries the same event id, which Sentry discards as a duplicate."""
-    gate = threading.Event()
-    original = rx._next_answer
-
-    def slow_answer():
-        gate.wait(10)
-        return original()
-
-    rx._next_answer = slow_answer
+    rx.hold_answers()
     f = finding()
     try:
         lost = send_findings([f], dsn=rx.dsn, con=con, timeout_s=0.5)
     finally:
-        gate.set()
+        rx.release_answers()
     assert not lost.ok and sent_rows(con) == []
+    assert lost.pending[0][1].reason == "no_answer"
+    assert lost.problem.startswith("Sentry did not answer (no answer within 0.5 s)")
     assert rx.wait_for(lambda r: len(r.envelopes) == 1)
     assert send_findings([f], dsn=rx.dsn, con=con).ok
     assert [e["event_id"] for e in rx.events()] == [event_id_for(f.fingerprint)] * 2
@@ -271,11 +267,60 @@ def test_the_hosts_own_sentry_is_left_alone(rx):
 
 
 def test_check_ins_reach_the_monitor(rx):
-    with SentryChannel(rx.dsn) as channel:
-        check_in_id = channel.check_in("conflict-audit", "in_progress")
-        channel.check_in("conflict-audit", "ok", check_in_id=check_in_id, duration_s=1.5)
+    with SentryChannel(rx.dsn, environment="prod") as channel:
+        check_in_id, answer = check_in(channel, "conflict-audit", "in_progress")
+        assert answer.accepted
+        check_in(channel, "conflict-audit", "ok", check_in_id=check_in_id, duration_s=1.5)
     checkins = rx.checkins()
     assert [(c["monitor_slug"], c["status"]) for c in checkins] == [
         ("conflict-audit", "in_progress"), ("conflict-audit", "ok")
     ]
     assert checkins[0]["check_in_id"] == checkins[1]["check_in_id"] == check_in_id
+    assert "duration" not in checkins[0] and checkins[1]["duration"] == 1.5
+    assert checkins[1]["environment"] == "prod"
+
+
+def test_a_rate_limit_on_events_does_not_hold_check_ins_back(rx):
+    with SentryChannel(rx.dsn) as channel:
+        rx.respond(200, {"X-Sentry-Rate-Limits": "60:error;transaction:organization"})
+        assert send_findings([finding(1)], channel=channel).ok
+        assert check_in(channel, "conflict-audit", "ok")[1].accepted
+        held = send_findings([finding(2)], channel=channel)
+        assert held.pending[0][1].reason == "rate_limited"
+        rx.respond(429, {"Retry-After": "30"})  # no categories: everything waits
+        assert check_in(channel, "conflict-audit", "ok")[1].reason == "rate_limited"
+        assert check_in(channel, "conflict-audit", "ok")[1].reason == "rate_limited"
+    assert rx.requests == 3 and len(rx.checkins()) == 1
+
+
+def test_retry_after_may_be_an_http_date(rx):
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=600), usegmt=True)
+    rx.respond(429, {"Retry-After": when})
+    limited = send_findings([finding()], dsn=rx.dsn)
+    assert 590 < limited.pending[0][1].retry_after_s <= 600
+
+
+def test_an_event_says_where_it_comes_from(rx):
+    assert send_findings([finding()], dsn=rx.dsn).ok
+    (envelope,) = rx.envelopes
+    (event,) = rx.events()
+    assert envelope.headers["event_id"] == event["event_id"]
+    assert event["sdk"]["name"] == "conflict-audit" and event["environment"] == "production"
+    assert event["server_name"] == socket.gethostname()
+    assert event["logger"] == "conflict-audit" and event["platform"] == "other"
+
+
+def test_values_json_cannot_carry_and_huge_values_still_reach_sentry(rx, con):
+    f = finding()
+    f.witnesses[0]["new"] = float("nan")
+    f.witnesses[1]["old"] = float("-inf")
+    f.witnesses[1]["new"] = {"content": "x" * 50_000}
+    assert send_findings([f], dsn=rx.dsn, con=con).ok
+    witnesses = rx.events()[0]["contexts"]["conflict"]["witnesses"]
+    assert witnesses[0]["new"] == "nan" and witnesses[1]["old"] == "-inf"
+    cut = witnesses[1]["new"]["content"]
+    assert cut.startswith("x" * VALUE_MAX) and cut.endswith("… (48,000 more characters)")
+    assert len(sent_rows(con)) == 1
