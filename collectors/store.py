@@ -3,6 +3,11 @@
 DuckDB lets one process hold a database file; any other process, reader or writer, gets a
 lock error. `open_store` waits (bounded) for the holder to finish instead of failing, and
 says that it is waiting.
+
+Every connection the project opens goes through `connect`: a file that is not a DuckDB
+database is refused by its first bytes before DuckDB sees it (given a SQLite file, DuckDB
+would fetch its SQLite extension from the network to read it), and DuckDB never installs or
+loads an extension by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ from audit.errors import AuditError, first_line
 
 DEFAULT_DB = "audit.duckdb"
 LOCK_WAIT_S = 60.0
+# No extension is ever installed (a download) or loaded behind our back.
+CONNECTION_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_DUCKDB_MAGIC = (8, b"DUCK")  # a DuckDB file: 8 bytes of checksum, then "DUCK"
+_OTHER_MAGIC = (  # what a wrong --db usually is, to say so by name
+    (b"SQLite format 3\x00", "a SQLite database"),
+    (b"PAR1", "a Parquet file"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x1f\x8b", "a gzip file"),
+)
 
 # Each step takes a database from version n-1 to n. Never edit a released step: add one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -102,6 +116,37 @@ def resolve_db(db: str | os.PathLike | None) -> Path:
     return Path(db or os.environ.get("AUDIT_DB") or DEFAULT_DB)
 
 
+def foreign_file(path: str | os.PathLike) -> str | None:
+    """Why the file at ``path`` is not a DuckDB database ("it is a SQLite database, not a
+    DuckDB database"); None for a DuckDB file or a file that does not exist yet."""
+    path = Path(path)
+    if str(path) == ":memory:" or not path.exists():
+        return None
+    if path.is_dir():
+        return "it is a directory"
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    offset, magic = _DUCKDB_MAGIC
+    if head[offset : offset + len(magic)] == magic:
+        return None
+    what = "an empty file" if not head else next(
+        (name for prefix, name in _OTHER_MAGIC if head.startswith(prefix)), None
+    )
+    return f"it is {what}, not a DuckDB database" if what else "it is not a DuckDB database"
+
+
+def connect(path: str | os.PathLike, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to ``path``; a file that is not a DuckDB database is refused
+    before DuckDB opens it, and extensions are never installed or loaded automatically."""
+    why = foreign_file(path)
+    if why is not None:
+        raise AuditError(f"cannot open {path}: {why}")
+    return duckdb.connect(str(path), read_only=read_only, config=CONNECTION_CONFIG)
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     """The store's schema version; 0 for an empty database; None if it is not ours."""
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -140,7 +185,7 @@ def _connect_waiting(
     delay, told = 0.05, False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return connect(path, read_only=read_only)
         except duckdb.IOException as exc:
             if not _LOCK_RE.search(str(exc)):
                 raise AuditError(f"cannot open {path}: {first_line(exc)}") from None

@@ -24,6 +24,7 @@ import audit
 from audit.config import Config
 from audit.errors import AuditError, first_line
 from collectors.spool import SpoolSink
+from collectors.store import connect, foreign_file
 from frontends.demo.scoring import Score, score
 from frontends.demo.simulation import Simulation, Workload, simulate
 from queries.finding import Finding
@@ -137,8 +138,11 @@ def prepare_db(path: Path) -> None:
         raise AuditError(f"directory {path.parent} does not exist")
     if not path.exists():
         return
+    why = foreign_file(path)
+    if why is not None:
+        raise AuditError(f"cannot replace {path}: {why}; pass another --db")
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = connect(path, read_only=True)
     except duckdb.Error as exc:
         raise AuditError(
             f"cannot replace {path}: {first_line(exc)}; pass another --db"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,50 @@ def test_two_ingest_processes_on_one_store_lose_and_double_nothing(tmp_path):
     ).fetchall()[0]
     con.close()
     assert total == distinct == 40_000
+
+
+def sqlite_file(path: Path) -> Path:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (sqlite_file, "it is a SQLite database, not a DuckDB database"),
+        (lambda p: p.write_bytes(b"PAR1" + bytes(40)),
+         "it is a Parquet file, not a DuckDB database"),
+        (lambda p: p.write_bytes(b""), "it is an empty file, not a DuckDB database"),
+        (lambda p: p.write_text("this is not a database"), "it is not a DuckDB database"),
+        (lambda p: p.mkdir(), "it is a directory"),
+    ],
+)
+def test_a_foreign_file_is_refused_by_its_first_bytes(tmp_path, make, why):
+    path = tmp_path / "store.duckdb"
+    make(path)
+    before = path.read_bytes() if path.is_file() else None
+    for read_only in (True, False):
+        with pytest.raises(AuditError) as raised:
+            open_store(path, read_only=read_only)
+        assert str(raised.value) == f"cannot open {path}: {why}"
+    assert (path.read_bytes() if path.is_file() else None) == before  # left as it was
+
+
+def test_no_connection_installs_or_loads_an_extension_by_itself(tmp_path):
+    con = open_store(tmp_path / "store.duckdb")
+    try:
+        settings = dict(con.execute(
+            "SELECT name, value FROM duckdb_settings() "
+            "WHERE name IN ('autoinstall_known_extensions', 'autoload_known_extensions')"
+        ).fetchall())
+        assert settings == {"autoinstall_known_extensions": "false",
+                            "autoload_known_extensions": "false"}
+        # What a SQLite file made DuckDB do: fetch the extension that reads it. Now an error.
+        with pytest.raises(duckdb.Error) as raised:
+            con.execute(f"ATTACH '{sqlite_file(tmp_path / 'x.db')}' AS x (TYPE sqlite)")
+        assert "download" not in str(raised.value).lower()
+    finally:
+        con.close()
