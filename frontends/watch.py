@@ -24,7 +24,7 @@ import duckdb
 from audit.config import Config
 from audit.errors import AuditError, first_line
 from collectors.ingest import ingest
-from collectors.store import open_store
+from collectors.store import LOCK_WAIT_S, open_store
 from frontends.alert import (
     DEFAULT_MAX,
     DEFAULT_TIMEOUT_S,
@@ -71,6 +71,7 @@ def watch(
     spool_dir: str | os.PathLike,
     *,
     db: str | os.PathLike | None = None,
+    wait_s: float = LOCK_WAIT_S,
     dsn: str | None = None,
     channel: SentryChannel | None = None,
     stop: threading.Event | None = None,
@@ -115,7 +116,7 @@ def watch(
             retry_due = bool(retry_at) and time.monotonic() >= retry_at
             if changed or alert_due or retry_due:
                 try:
-                    con = open_store(db, notify=notify)
+                    con = open_store(db, wait_s=wait_s, notify=notify)
                     try:
                         if changed:
                             summary = ingest(con, [str(p) for p in changed], notify=notify)

@@ -1,12 +1,16 @@
 """The `audit` command line: a thin layer over the Python API.
 
 Each command group lives in its own module with a ``register(app)`` function. Errors are
-one line on stderr and exit status 2 (docs/contract.md §4), never a traceback.
+one line on stderr and exit status 2 (docs/contract.md §4), never a traceback: an exception
+nobody expected is one line too (the traceback with ``AUDIT_DEBUG=1``), and never exit
+status 1, which `audit check` reserves for "findings".
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 try:
     import typer
@@ -32,7 +36,14 @@ app = typer.Typer(
 )
 
 
+_registered = False
+
+
 def _register_all() -> None:
+    global _registered
+    if _registered:  # main() may run many times in one process (tests, embedding)
+        return
+    _registered = True
     # Imported here so `import audit` stays cheap for services that only instrument. The
     # command modules import their heavy dependencies (sentry_sdk, rich, the report) inside
     # the commands, so that each command pays only for its own.
@@ -87,4 +98,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)))
     except KeyboardInterrupt:
         sys.exit(_fail("interrupted"))
+    except Exception as exc:  # a bug: still one line and status 2, not a traceback and 1
+        if os.environ.get("AUDIT_DEBUG"):
+            traceback.print_exc()
+        sys.exit(_fail(
+            f"unexpected {type(exc).__name__}: {first_line(exc)} "
+            "(a bug; AUDIT_DEBUG=1 shows where)"
+        ))
     sys.exit(result if isinstance(result, int) else 0)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from audit.errors import AuditError
-from frontends.cli.options import ConfigOption, DbOption
+from frontends.cli.options import LOCK_WAIT_S, ConfigOption, DbOption, WaitOption
 
 if TYPE_CHECKING:
     from frontends.alert import AlertResult
@@ -87,6 +87,7 @@ class _StopOnSignal:
 
 def alert(
     db: DbOption = None,
+    wait: WaitOption = LOCK_WAIT_S,
     config: ConfigOption = None,
     dsn: Annotated[
         Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
@@ -168,14 +169,14 @@ def alert(
     if timeout <= 0:
         raise AuditError("--timeout must be more than 0 seconds")
     if watch_dir is not None:
-        return _watch(watch_dir, db, dsn, environment, release, detector, cfg, min_severity,
+        return _watch(watch_dir, db, wait, dsn, environment, release, detector, cfg, min_severity,
                       max_events, monitor_slug, timeout, interval, max_cycles)
 
     from collectors.store import open_store
 
     # create=False: rather than alerting "nothing new" from a fresh empty store (a cron job
     # started in the wrong directory, say), say there is no store.
-    con = open_store(db, read_only=dry_run, create=False)
+    con = open_store(db, read_only=dry_run, create=False, wait_s=wait)
     try:
         result = run_alerts(
             con, dsn=dsn, environment=environment, release=release, timeout_s=timeout,
@@ -193,7 +194,7 @@ def alert(
     return 0
 
 
-def _watch(watch_dir, db, dsn, environment, release, detectors, cfg, min_severity, max_events,
+def _watch(watch_dir, db, wait, dsn, environment, release, detectors, cfg, min_severity, max_events,
            monitor_slug, timeout, interval, max_cycles) -> int:
     from frontends.alert import SentryChannel
     from frontends.watch import Cycle, watch
@@ -218,7 +219,7 @@ def _watch(watch_dir, db, dsn, environment, release, detectors, cfg, min_severit
             print(f"watching {watch_dir} every {interval:g} s; Ctrl-C stops", file=sys.stderr,
                   flush=True)
             cycles = watch(
-                watch_dir, db=db, channel=channel, stop=stop, interval_s=interval,
+                watch_dir, db=db, wait_s=wait, channel=channel, stop=stop, interval_s=interval,
                 max_cycles=max_cycles, on_cycle=on_cycle, detectors=detectors, config=cfg,
                 min_severity=min_severity, max_events=max_events, monitor_slug=monitor_slug,
                 timeout_s=timeout,

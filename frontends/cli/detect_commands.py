@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from audit.errors import AuditError
-from frontends.cli.options import ConfigOption, DbOption
+from frontends.cli.options import LOCK_WAIT_S, ConfigOption, DbOption, WaitOption
 
 # rich (~20 ms to import) is imported by the functions that print tables, not here: JSON and
 # CSV output and the other commands do without it.
@@ -49,10 +49,10 @@ def _console() -> Console:
     return Console(highlight=False)
 
 
-def _open(db):
+def _open(db, wait: float):
     from collectors.store import open_store
 
-    return open_store(db, read_only=True)
+    return open_store(db, read_only=True, wait_s=wait)
 
 
 def _require_entity(con, entity: str) -> None:
@@ -90,6 +90,7 @@ def register(app: typer.Typer) -> None:
         ] = CheckFormat.table,
         config: ConfigOption = None,
         db: DbOption = None,
+        wait: WaitOption = LOCK_WAIT_S,
     ) -> int:
         """Run the detectors; exit 0 when clean, 1 when there are findings, 2 on an error."""
         from audit.config import load_config
@@ -102,7 +103,7 @@ def register(app: typer.Typer) -> None:
         since_ts = parse_timestamp(since, "--since") if since else None
         until_ts = parse_timestamp(until, "--until") if until else None
         cfg = load_config(config)
-        con = _open(db)
+        con = _open(db, wait)
         try:
             findings = run_check(con, detectors=names, entity=entity, since=since_ts,
                                  until=until_ts, config=cfg)
@@ -131,13 +132,14 @@ def register(app: typer.Typer) -> None:
         fmt: ViewFormatOption = ViewFormat.table,
         config: ConfigOption = None,
         db: DbOption = None,
+        wait: WaitOption = LOCK_WAIT_S,
     ) -> None:
         """The entity's transitions in commit order, marking the findings each is part of."""
         from audit.config import load_config
         from queries.history import timeline as run_timeline
 
         cfg = load_config(config)
-        con = _open(db)
+        con = _open(db, wait)
         try:
             _require_entity(con, entity)
             rows = run_timeline(con, entity, field, config=cfg)
@@ -157,13 +159,14 @@ def register(app: typer.Typer) -> None:
         at: Annotated[str, typer.Option("--at", help="RFC 3339 time to replay up to.")],
         fmt: ViewFormatOption = ViewFormat.table,
         db: DbOption = None,
+        wait: WaitOption = LOCK_WAIT_S,
     ) -> None:
         """The entity's field values as of a time, rebuilt from its transitions."""
         from queries.history import replay as run_replay
         from queries.values import parse_timestamp
 
         at_ts = parse_timestamp(at, "--at")
-        con = _open(db)
+        con = _open(db, wait)
         try:
             _require_entity(con, entity)
             state = run_replay(con, entity, at_ts)
@@ -191,11 +194,12 @@ def register(app: typer.Typer) -> None:
     def owners(
         fmt: ViewFormatOption = ViewFormat.table,
         db: DbOption = None,
+        wait: WaitOption = LOCK_WAIT_S,
     ) -> None:
         """Which writers write which fields (list indexes folded to *), contested first."""
         from queries.history import owners as run_owners
 
-        con = _open(db)
+        con = _open(db, wait)
         try:
             rows = run_owners(con)
         finally:

@@ -20,3 +20,14 @@ ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--config", help="audit.toml with thresholds and writer priorities."),
 ]
+# collectors.store.LOCK_WAIT_S, repeated: importing the store imports duckdb, which `audit
+# schema` does without. tests/frontends/cli/test_startup.py keeps them equal.
+LOCK_WAIT_S = 60.0
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait", min=0, metavar="SECONDS",
+        help="Seconds to wait for another process holding the store (DuckDB lets one "
+        "process open a store at a time).",
+    ),
+]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from frontends.cli.options import ConfigOption, DbOption
+from frontends.cli.options import LOCK_WAIT_S, ConfigOption, DbOption, WaitOption
 
 # frontends.report.model's defaults, repeated: importing it imports rich and the renderers, which
 # every command would pay to define this one's options. tests/cli/test_startup.py keeps them
@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(
         db: DbOption = None,
+        wait: WaitOption = LOCK_WAIT_S,
         config: ConfigOption = None,
         html: Annotated[
             Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
         settings = load_config(config)
         if top is None:
             top = DEFAULT_TOP if html is not None else TERMINAL_TOP
-        con = open_store(db, read_only=True)
+        con = open_store(db, read_only=True, wait_s=wait)
         try:
             result = make_report(
                 con, config=settings, detectors=detector, entity=entity, since=since,

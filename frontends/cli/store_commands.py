@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from frontends.cli.options import DbOption
+from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
 
 
 def register(app: typer.Typer) -> None:
@@ -20,9 +20,7 @@ def register(app: typer.Typer) -> None:
             typer.Argument(help="JSONL files, folders of them (recursively) or - for stdin."),
         ],
         db: DbOption = None,
-        wait: Annotated[
-            float, typer.Option(help="Seconds to wait for another process holding the store.")
-        ] = 60.0,
+        wait: WaitOption = LOCK_WAIT_S,
         as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
     ) -> None:
         """Load field-transition events; re-running is a no-op, grown files load new lines."""
@@ -55,13 +53,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def stats(
         db: DbOption = None,
+        wait: WaitOption = LOCK_WAIT_S,
         as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     ) -> None:
         """What the store holds: events by writer and entity type, time range, rejects."""
         from collectors.stats import store_stats
         from collectors.store import open_store
 
-        con = open_store(db, read_only=True)
+        con = open_store(db, read_only=True, wait_s=wait)
         try:
             s = store_stats(con)
         finally:

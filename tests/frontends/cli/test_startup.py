@@ -66,9 +66,12 @@ def test_schema_does_not_import_duckdb(tmp_path):
 
 
 def test_option_defaults_are_the_librarys():
+    from collectors import store
     from frontends import alert
+    from frontends.cli import options
     from frontends.report import model
 
+    assert options.LOCK_WAIT_S == store.LOCK_WAIT_S
     assert alert_command.DEFAULT_MAX == alert.DEFAULT_MAX
     assert alert_command.DEFAULT_TIMEOUT_S == alert.DEFAULT_TIMEOUT_S
     assert report_command.DEFAULT_TOP == model.DEFAULT_TOP
@@ -85,6 +88,33 @@ def test_a_database_error_is_still_one_line(tmp_path, capsys, monkeypatch):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: database: Catalog Error:") and err.count("\n") == 1
+
+
+def _failing_stats(con):
+    raise RuntimeError("boom\nsecond line")
+
+
+def test_an_unexpected_exception_is_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    """A bug nobody foresaw (injected here: the real ones are fixed as they are found) must
+    not print a traceback, nor exit 1, which `audit check` reserves for findings."""
+    import collectors.stats
+
+    monkeypatch.delenv("AUDIT_DEBUG", raising=False)
+    monkeypatch.setattr(collectors.stats, "store_stats", _failing_stats)
+    open_store(tmp_path / "s.duckdb").close()
+    with pytest.raises(SystemExit) as exc:
+        main(["stats", "--db", str(tmp_path / "s.duckdb")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: unexpected RuntimeError: boom (a bug; AUDIT_DEBUG=1 shows where)\n"
+    )
+    monkeypatch.setenv("AUDIT_DEBUG", "1")
+    with pytest.raises(SystemExit) as exc:
+        main(["stats", "--db", str(tmp_path / "s.duckdb")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith("Traceback (most recent call last):") and "_failing_stats" in err
+    assert err.endswith("error: unexpected RuntimeError: boom (a bug; AUDIT_DEBUG=1 shows where)\n")
 
 
 def test_import_audit_loads_the_instrumentation_on_first_use(tmp_path):
