@@ -71,7 +71,9 @@ def _duckdb_error() -> type[Exception]:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    from frontends.printable import printable  # messages may quote names from the store
+
+    print(f"error: {printable(message)}", file=sys.stderr)
     return 2
 
 

@@ -17,6 +17,7 @@ import typer
 
 from audit.errors import AuditError
 from frontends.cli.options import LOCK_WAIT_S, ConfigOption, DbOption, WaitOption
+from frontends.printable import printable
 
 if TYPE_CHECKING:
     from frontends.alert import AlertResult
@@ -55,7 +56,9 @@ def _report(result: AlertResult) -> str:
 def _print_dry_run(result: AlertResult) -> None:
     for f in result.would_send:
         writers = "→".join(f.writers)
-        print(f"{f.severity:<8} {f.detector:<18} {f.entity} {f.field}  [{writers}]  {f.message}")
+        print(printable(
+            f"{f.severity:<8} {f.detector:<18} {f.entity} {f.field}  [{writers}]  {f.message}"
+        ))
     if result.would_summarise:
         print(f"… and {len(result.would_summarise)} more in one summary event (--max)")
 
@@ -189,7 +192,7 @@ def alert(
         _print_dry_run(result)
     print(_report(result))
     if not result.ok:
-        print(f"error: {result.problem}", file=sys.stderr)
+        print(f"error: {printable(result.problem)}", file=sys.stderr)
         return 2
     return 0
 
@@ -201,7 +204,8 @@ def _watch(watch_dir, db, wait, dsn, environment, release, detectors, cfg, min_s
 
     def on_cycle(cycle: Cycle) -> None:
         if cycle.error:
-            print(f"warning: cycle {cycle.number}: {cycle.error}; retrying", file=sys.stderr)
+            print(printable(f"warning: cycle {cycle.number}: {cycle.error}; retrying"),
+                  file=sys.stderr)
         if cycle.files:
             print(f"ingested {_plural(cycle.ingested, 'event')} from "
                   f"{_plural(cycle.files, 'file')}"
@@ -210,7 +214,7 @@ def _watch(watch_dir, db, wait, dsn, environment, release, detectors, cfg, min_s
         if result is not None and (result.sent or result.summarised or result.pending):
             print(_report(result), flush=True)
             if not result.ok:
-                print(f"error: {result.problem}", file=sys.stderr, flush=True)
+                print(f"error: {printable(result.problem)}", file=sys.stderr, flush=True)
 
     channel = SentryChannel(dsn, environment=environment, release=release, timeout_s=timeout)
     stop = threading.Event()

@@ -16,11 +16,13 @@ import typer
 
 from audit.errors import AuditError
 from frontends.cli.options import LOCK_WAIT_S, ConfigOption, DbOption, WaitOption
+from frontends.printable import printable
 
 # rich (~20 ms to import) is imported by the functions that print tables, not here: JSON and
 # CSV output and the other commands do without it.
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 
 class CheckFormat(StrEnum):
@@ -47,6 +49,13 @@ def _console() -> Console:
 
     # Soft-wrap off and no highlighting: what is printed is what the table says.
     return Console(highlight=False)
+
+
+def _text(value: object, style: str = "") -> Text:
+    """Store data as a rich cell: never read as markup, control characters escaped."""
+    from rich.text import Text
+
+    return Text(printable(value), style=style)
 
 
 def _open(db, wait: float):
@@ -149,7 +158,7 @@ def register(app: typer.Typer) -> None:
             _json_out(rows)
             return
         if not rows:
-            print(f"{entity} has no transitions of field {field!r}")
+            print(printable(f"{entity} has no transitions of field {field!r}"))
             return
         _print_timeline(entity, rows)
 
@@ -176,18 +185,17 @@ def register(app: typer.Typer) -> None:
             _json_out(state)
             return
         if not state:
-            print(f"{entity} had no field values at {at}")
+            print(printable(f"{entity} had no field values at {at}"))
             return
         from rich.table import Table
-        from rich.text import Text
 
         from queries.explain import show
 
-        table = Table(title=Text(f"{entity} as of {at}"), title_justify="left")
+        table = Table(title=_text(f"{entity} as of {at}"), title_justify="left")
         table.add_column("field", overflow="fold")
         table.add_column("value", overflow="fold")
         for name, value in state.items():
-            table.add_row(Text(name), Text(show(value)))
+            table.add_row(_text(name), _text(show(value)))
         _console().print(table)
 
     @app.command()
@@ -211,7 +219,6 @@ def register(app: typer.Typer) -> None:
             print("the store has no events")
             return
         from rich.table import Table
-        from rich.text import Text
 
         table = Table(title="field owners (contested first)", title_justify="left")
         table.add_column("field", overflow="fold", ratio=2)
@@ -220,8 +227,8 @@ def register(app: typer.Typer) -> None:
         table.add_column("entities", justify="right")
         for row in rows:
             writers = ", ".join(f"{w['writer']} ({w['writes']})" for w in row["writers"])
-            name = Text(row["field"], style="bold" if row["contested"] else "")
-            table.add_row(name, Text(writers), str(row["writes"]), str(row["entities"]))
+            name = _text(row["field"], style="bold" if row["contested"] else "")
+            table.add_row(name, _text(writers), str(row["writes"]), str(row["entities"]))
         _console().print(table)
 
 
@@ -240,10 +247,10 @@ def _print_findings(findings) -> None:
         head = Text()
         head.append(f.severity.upper(), style=_SEVERITY_STYLE.get(f.severity, ""))
         head.append(f"\n{f.detector}\n", style="bold")
-        head.append(f"{f.entity}\n{f.field}")
-        body = Text(f.message)
-        body.append(f"\n{f.first_ts}" + (f" … {f.last_ts}" if f.last_ts != f.first_ts else ""),
-                    style="dim")
+        head.append(f"{printable(f.entity)}\n{printable(f.field)}")
+        body = _text(f.message)
+        span = f"{f.first_ts}" + (f" … {f.last_ts}" if f.last_ts != f.first_ts else "")
+        body.append("\n" + printable(span), style="dim")
         table.add_row(head, body)
     console.print(table)
     counts: dict[str, int] = {}
@@ -259,23 +266,23 @@ def _print_timeline(entity: str, rows: list[dict]) -> None:
 
     from queries.explain import show
 
-    table = Table(title=Text(f"{entity}: transitions in commit order"), title_justify="left")
+    table = Table(title=_text(f"{entity}: transitions in commit order"), title_justify="left")
     table.add_column("when", no_wrap=True)
     table.add_column("field", overflow="fold", ratio=2)
     table.add_column("old → new", overflow="fold", ratio=3)
     table.add_column("writer", overflow="fold", ratio=2)
     table.add_column("findings", overflow="fold", ratio=2)
     for row in rows:
-        date, _, time = row["ts"].partition("T")
+        date, _, time = printable(row["ts"]).partition("T")
         when = f"{date}\n{time}"
         if row["version"] is not None:
             when += f"\nv{row['version']}"
             if row["base_version"] is not None:
                 when += f" (read v{row['base_version']})"
-        change = Text(show(row["old"], row["has_old"]))
+        change = _text(show(row["old"], row["has_old"]))
         change.append(" → ")
-        change.append(show(row["new"], row["has_new"]))
+        change.append(printable(show(row["new"], row["has_new"])))
         writer = row["writer"] + (f" ({row['actor']})" if row["actor"] else "")
         marks = Text("\n".join(row["findings"]), style="bold red" if row["findings"] else "")
-        table.add_row(Text(when), Text(row["field"]), change, Text(writer), marks)
+        table.add_row(Text(when), _text(row["field"]), change, _text(writer), marks)
     _console().print(table)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
+from frontends.printable import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
             f"{summary.skipped:,} other log lines skipped, {summary.rejected:,} rejected"
         )
         for reason, count in summary.reasons.most_common(5):
-            print(f"  rejected {count:,}× {reason}", file=sys.stderr)
+            print(f"  rejected {count:,}× {printable(reason)}", file=sys.stderr)
         if summary.rejected:
             print(
                 "  (see `audit stats`; raw lines are in the rejected_events table)", file=sys.stderr
@@ -70,13 +71,18 @@ def register(app: typer.Typer) -> None:
             return
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         out = Console()
-        out.print(
-            f"[bold]{s['events']}[/] events on {s['entities']} entities "
-            f"from {s['first_ts']} to {s['last_ts']}; {s['files']} file(s) ingested; "
-            f"[bold]{s['rejected']}[/] rejected lines"
-        )
+        head = Text()
+        head.append(str(s["events"]), style="bold")
+        head.append(printable(
+            f" events on {s['entities']} entities from {s['first_ts']} to {s['last_ts']}; "
+            f"{s['files']} file(s) ingested; "
+        ))
+        head.append(str(s["rejected"]), style="bold")
+        head.append(" rejected lines")
+        out.print(head)
         for title, key, label in (
             ("Events by writer", "by_writer", "writer"),
             ("Events by entity type", "by_entity_type", "entity type"),
@@ -88,7 +94,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(label, overflow="fold")
             table.add_column("count", justify="right")
             for name, count in s[key]:
-                table.add_row(str(name), str(count))
+                table.add_row(Text(printable(name)), str(count))
             out.print(table)
 
     @app.command()

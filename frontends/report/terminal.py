@@ -2,7 +2,8 @@
 text timeline (one row per write, witnesses marked, the overwritten value struck through).
 
 Readable at 80 columns. User data is only ever passed to rich as ``Text``, never as markup,
-so a value like ``[bold]`` prints as itself.
+so a value like ``[bold]`` prints as itself, and always through ``printable``, so a control
+character in it is shown as an escape instead of acting on the terminal.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from frontends.printable import printable
 from frontends.report.model import FieldFindings, Report, Swimlane
 from frontends.report.svg import clock, duration
 from frontends.report.values import label
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 MAX_REST_FIELDS = 30  # beyond this the terminal says how many more, the HTML lists them all
+
+
+def _text(value: object, style: str = "") -> Text:
+    return Text(printable(value), style=style)
 
 
 def _when(moment) -> str:
@@ -43,21 +49,21 @@ def _summary(report: Report) -> list:
     )
     for name, sevs in report.by_detector:
         by_detector.add_row(
-            Text(name), str(sevs.total()),
+            _text(name), str(sevs.total()),
             *(str(sevs.get(s, 0) or "") for s in ("error", "warning", "info")),
         )
     pairs = _table("Who overwrote whom", ("writers", {"overflow": "fold"}),
                    ("findings", {"justify": "right"}))
     for pair, n in report.by_writer_pair:
-        pairs.add_row(Text(pair), str(n))
+        pairs.add_row(_text(pair), str(n))
     contested = _table(
         "Contested fields", ("field", {"overflow": "fold", "ratio": 2}),
         ("findings", {"justify": "right"}), ("entities", {"justify": "right"}),
         ("writers", {"overflow": "fold", "ratio": 3}),
     )
     for c in report.contested:
-        contested.add_row(Text(c.field), str(c.findings), str(c.entities),
-                          Text(", ".join(c.writers)))
+        contested.add_row(_text(c.field), str(c.findings), str(c.entities),
+                          _text(", ".join(c.writers)))
     return [by_detector, pairs, contested]
 
 
@@ -85,14 +91,14 @@ def timeline_table(lane: Swimlane, width: int = 80) -> Table:
         version = "" if w.version is None else f"v{w.version}"
         if w.base_version is not None:
             version += f" saw v{w.base_version}"
-        value = Text(label(w.new, value_chars))
+        value = _text(label(w.new, value_chars))
         if w.event_id in lane.overwritten:
             value.stylize("strike red")
         elif n:
             value.stylize("bold")
         row_style = None if n else "dim"
         table.add_row(
-            Text(f"W{n}", style="bold") if n else "", clock(w.ts_us), gap, Text(w.writer),
+            Text(f"W{n}", style="bold") if n else "", clock(w.ts_us), gap, _text(w.writer),
             version, value, style=row_style,
         )
     if lane.hidden.get(len(lane.writes)):
@@ -109,16 +115,16 @@ def _finding(lane: Swimlane, width: int) -> Group:
         head.append(f.detector, style="bold")
         head.append(" · ")
         head.append(f.severity, style=SEVERITY_STYLE.get(f.severity, ""))
-        parts += [head, Padding(Text(f.message), (0, 0, 0, 2))]
+        parts += [head, Padding(_text(f.message), (0, 0, 0, 2))]
     return Group(*parts, Padding(timeline_table(lane, width - 2), (0, 0, 1, 2)))
 
 
 def _group_rule(group: FieldFindings) -> Rule:
     n = len(group.findings)
     title = Text()
-    title.append(f"{group.entity} · {group.field}", style="bold")
+    title.append(printable(f"{group.entity} · {group.field}"), style="bold")
     if group.entity_type:
-        title.append(f" ({group.entity_type})", style="dim")
+        title.append(printable(f" ({group.entity_type})"), style="dim")
     title.append(f"  {n} finding{'s' if n != 1 else ''}")
     return Rule(title, align="left")
 
@@ -128,7 +134,7 @@ def render_terminal(report: Report, console: Console | None = None) -> None:
     console = console or Console()
     header = Text()
     header.append("Conflict audit", style="bold")
-    header.append(f"  {report.source or ''}  ", style="dim")
+    header.append(printable(f"  {report.source or ''}  "), style="dim")
     header.append(f"{report.events:,} events on {report.entities:,} entities")
     if report.first_ts:
         header.append(f", {_when(report.first_ts)} to {_when(report.last_ts)}", style="dim")
@@ -160,8 +166,8 @@ def render_terminal(report: Report, console: Console | None = None) -> None:
             ("detectors", {"overflow": "fold", "ratio": 2}),
         )
         for g in report.rest[:MAX_REST_FIELDS]:
-            rest.add_row(Text(f"{g.entity} · {g.field}"), str(len(g.findings)),
-                         Text(", ".join(g.detectors)))
+            rest.add_row(_text(f"{g.entity} · {g.field}"), str(len(g.findings)),
+                         _text(", ".join(g.detectors)))
         console.print(rest)
         if len(report.rest) > MAX_REST_FIELDS:
             console.print(Text(

@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import pytest
-
-from frontends.cli import main
+from cli_support import run
 
 AUDIT = [sys.executable, "-m", "frontends.cli"]
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run(*args, cwd=None, columns=80) -> Result:
-    """The command line in this process (fast); `spawn` runs it as a real process."""
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COLUMNS", str(columns))
-        mp.setenv("NO_COLOR", "1")
-        mp.delenv("AUDIT_DB", raising=False)
-        if cwd is not None:
-            mp.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main([str(a) for a in args])
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    return Result(code, out.getvalue(), err.getvalue())
 
 
 def spawn(*args) -> subprocess.CompletedProcess:
