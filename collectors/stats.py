@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import duckdb
+
+
+def _moment(value: datetime | str | None) -> str | None:
+    """A stored time as text. DuckDB hands back a time Python cannot hold (before year 1,
+    after 9999, ±infinity) as its own text: shown as it is rather than failing the summary."""
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def store_stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -17,8 +26,8 @@ def store_stats(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {
         "events": total,
         "entities": entities,
-        "first_ts": first.isoformat() if first else None,
-        "last_ts": last.isoformat() if last else None,
+        "first_ts": _moment(first),
+        "last_ts": _moment(last),
         "by_writer": rows("SELECT writer, count(*) n FROM events GROUP BY ALL ORDER BY n DESC, 1"),
         "by_entity_type": rows(
             "SELECT coalesce(entity_type, '(none)'), count(*) n FROM events "

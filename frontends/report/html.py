@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import shlex
+from datetime import datetime
 from html import escape
 from pathlib import Path
 
@@ -42,8 +43,10 @@ def _t(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _when(moment) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else "—"
+def _when(moment: datetime | str | None) -> str:
+    if isinstance(moment, datetime):
+        return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return str(moment) if moment else "—"
 
 
 def _colours(report: Report) -> dict[str, int]:

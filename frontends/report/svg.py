@@ -53,13 +53,19 @@ def duration(delta_us: int) -> str:
 
 
 def clock(us: int) -> str:
-    return from_us(us).strftime("%H:%M:%S.%f")[:-3]
+    """The time of day (UTC) to the millisecond, of any moment: also of one outside the
+    years 1 to 9999 that a Python datetime holds (the store may have those)."""
+    ms = us // 1000 % 86_400_000
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
 def iso(us: int | None) -> str:
     if us is None:
         return "—"
-    return from_us(us).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        return from_us(us).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return f"{us:,} µs from 1970-01-01T00:00:00Z (outside the years 1 to 9999)"
 
 
 def tooltip(write: Write, lane: Swimlane) -> str:

@@ -8,6 +8,8 @@ character in it is shown as an escape instead of acting on the terminal.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich import box
 from rich.console import Console, Group
 from rich.padding import Padding
@@ -28,8 +30,10 @@ def _text(value: object, style: str = "") -> Text:
     return Text(printable(value), style=style)
 
 
-def _when(moment) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "—"
+def _when(moment: datetime | str | None) -> str:
+    if isinstance(moment, datetime):
+        return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+    return printable(moment) if moment else "—"
 
 
 def _table(title: str, *columns: tuple[str, dict]) -> Table:

@@ -456,3 +456,20 @@ def test_an_empty_store_says_so(tmp_path):
     out = io.StringIO()
     render_terminal(result, Console(file=out, width=80, color_system=None))
     assert "No findings" in out.getvalue()
+
+
+def test_times_outside_pythons_years_still_render():
+    """The store may hold a time of year 0 or beyond 9999 (DuckDB's range is wider)."""
+    from datetime import UTC, datetime
+
+    from frontends.report.svg import clock, iso
+
+    moment = datetime(2025, 3, 4, 10, 0, 5, 120_999, tzinfo=UTC)
+    us = int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    assert clock(us) == "10:00:05.120" and iso(us) == "2025-03-04T10:00:05.120Z"
+    before_year_1 = int(datetime(1, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000 - 1_000
+    assert clock(before_year_1) == "23:59:59.999"
+    assert iso(before_year_1) == (
+        "-62,135,596,800,001,000 µs from 1970-01-01T00:00:00Z (outside the years 1 to 9999)"
+    )
+    assert clock(-1) == "23:59:59.999" and clock(0) == "00:00:00.000"
