@@ -19,6 +19,7 @@ from collectors.ingest import ingest
 from collectors.store import open_store
 from frontends.report import build_report, render_html, render_terminal, report, write_html
 from frontends.report import html as html_view
+from frontends.report import svg as html_svg
 from frontends.report.model import Write, swimlane
 from frontends.report.svg import duration
 from frontends.report.values import label
@@ -202,13 +203,27 @@ def test_each_finding_has_a_swimlane_with_its_witnesses_marked(built):
         assert explanation.attrs["data-detector"] == finding.detector
         card = explanation.ancestor("article")
         (svg,) = card.find_all("svg", "swimlane")
-        assert int(svg.attrs["width"]) > 0 and int(svg.attrs["height"]) > 0
+        width, height = int(svg.attrs["width"]), int(svg.attrs["height"])
         witnesses = svg.find_all("g", "witness")
         by_number = sorted(witnesses, key=lambda g: int(g.attrs["data-witness"]))
         assert [g.attrs["data-event-id"] for g in by_number] == finding.event_ids
-        # one lane per writer, named
-        lanes = [t.own_text() for t in svg.find_all("text", "lane-name")]
-        assert set(finding.writers) <= set(lanes)
+        # one lane per writer, named, stacked inside the picture
+        bands = {t.own_text(): t.ancestor("g").find_all("rect", "band")[0]
+                 for t in svg.find_all("text", "lane-name")}
+        assert set(finding.writers) <= set(bands)
+        assert max(float(b.attrs["y"]) + float(b.attrs["height"]) for b in bands.values()) < height
+        # each witness's mark sits in its writer's lane, inside the picture, later ones
+        # to the right (the events are in time order here)
+        by_id = {w["event_id"]: w for w in finding.witnesses}
+        xs = []
+        for g in by_number:
+            (mark,) = g.find_all("circle", "mark")
+            x, y = float(mark.attrs["cx"]), float(mark.attrs["cy"])
+            band = bands[by_id[g.attrs["data-event-id"]]["writer"]]
+            assert float(band.attrs["y"]) < y < float(band.attrs["y"]) + float(band.attrs["height"])
+            assert html_svg.LEFT < x < width
+            xs.append(x)
+        assert xs == sorted(xs) and len(set(xs)) == len(xs)
         # every witness but the last had its value overwritten: struck through
         for g in by_number[:-1]:
             assert "overwritten" in g.classes
@@ -323,9 +338,14 @@ def test_the_page_renders_in_chromium_without_script_errors(built, chromium, tmp
     assert outcome["errors"] == []
     assert outcome["findings"] == len(result.findings)
     timelines = outcome["timelines"]
-    assert len(timelines) == sum(len(g.swimlanes) for g in result.shown) > 0
-    for box in timelines:
-        assert box["width"] > 100 and box["height"] > 50 and box["marks"] >= 1
+    drawn = Dom(page.read_text(encoding="utf-8")).root.find_all("svg", "swimlane")
+    assert len(timelines) == len(drawn) == sum(len(g.swimlanes) for g in result.shown) > 0
+    for box, svg in zip(timelines, drawn, strict=True):
+        # Every write is drawn, never shrunk below legibility, never distorted.
+        assert box["marks"] == len(svg.find_all("g", "write")) >= 2
+        width, height = int(svg.attrs["width"]), int(svg.attrs["height"])
+        assert box["width"] >= round(width * html_svg.MIN_SCALE) - 1
+        assert box["height"] / box["width"] == pytest.approx(height / width, rel=0.02)
     # The controls work: a detector tile shows only its findings, then all again; pointing
     # at a witness lights its mark.
     per_detector: dict[str, int] = {}

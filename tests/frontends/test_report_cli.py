@@ -1,14 +1,14 @@
-"""`audit report` as users run it: a real process, a real store made by `audit ingest`."""
+"""`audit report` as users run it (in this process, see cli_support): a real store made by
+`audit ingest`."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from html import escape
 from pathlib import Path
 
 import pytest
+from cli_support import Result, run
 
 from collectors.store import open_store
 from queries.runner import check
@@ -25,13 +25,8 @@ EVENTS = [
 ]
 
 
-def audit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
-    env.pop("AUDIT_DB", None)
-    return subprocess.run(
-        [sys.executable, "-c", "from frontends.cli import main; main()", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False,
-    )
+def audit(*args: str, cwd: Path) -> Result:
+    return run(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +47,12 @@ def test_report_html_writes_one_page_with_every_finding(store):
     assert findings
     done = audit("report", "--db", str(store), "--html", "out.html", cwd=store.parent)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("wrote out.html:")
+    stories = {(f.entity, f.field, tuple(f.event_ids)) for f in findings}  # one picture each
+    assert done.stdout == f"wrote out.html: {len(findings)} findings, {len(stories)} timelines\n"
     page = (store.parent / "out.html").read_text(encoding="utf-8")
     for f in findings:
         assert f'data-fingerprint="{f.fingerprint}"' in page
+        assert escape(f.message) in page
 
 
 def test_report_in_the_terminal_fits_80_columns(store):

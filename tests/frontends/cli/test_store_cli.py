@@ -1,29 +1,14 @@
-"""`audit ingest / stats / schema` as a user runs them: counts, exit codes, one-line errors."""
+"""`audit ingest / stats / schema` as a user runs them (in this process, see cli_support):
+counts, exit codes, one-line errors."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import jsonschema
 import pytest
+from cli_support import run
 from sample_event import event
-
-AUDIT = [sys.executable, "-m", "frontends.cli"]
-
-
-def run(*args, cwd=None, stdin=None, env=None):
-    return subprocess.run(
-        [*AUDIT, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        input=stdin,
-        env=env,
-        timeout=120,
-    )
-
 
 EVENT = event(event=...)  # the minimal event, without the optional "event" key
 
@@ -51,19 +36,18 @@ def test_ingest_prints_the_four_counts_and_defaults_to_audit_duckdb_in_cwd(tmp_p
     assert (
         "2 ingested, 0 duplicates skipped, 1 other log lines skipped, 1 rejected" in result.stdout
     )
-    assert (tmp_path / "audit.duckdb").exists()
+    assert json.loads(run("stats", "--json", cwd=tmp_path).stdout)["events"] == 2
     again = run("ingest", log, cwd=tmp_path)
     assert "0 ingested" in again.stdout and "1 unchanged" in again.stdout
 
 
 def test_ingest_reads_stdin_and_honours_audit_db(tmp_path, log):
-    import os
-
-    env = {**os.environ, "AUDIT_DB": str(tmp_path / "env.duckdb")}
+    env = {"AUDIT_DB": str(tmp_path / "env.duckdb")}
     result = run("ingest", "-", stdin=log.read_text(), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "2 ingested" in result.stdout
-    assert (tmp_path / "env.duckdb").exists()
+    stats = run("stats", "--json", "--db", tmp_path / "env.duckdb")
+    assert json.loads(stats.stdout)["events"] == 2
 
 
 def test_stats_shows_writers_and_rejects_as_json(tmp_path, log):

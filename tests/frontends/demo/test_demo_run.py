@@ -53,7 +53,7 @@ def test_the_unsafe_run_loses_data_and_the_audit_finds_it(result):
         assert unsafe.scores[name].recall == 1.0, name
     assert unsafe.scores["chain_break"].truth == 0  # every write went through the store
     assert unsafe.simulation.stats["transitions"] == unsafe.ingested
-    assert unsafe.worst_entity is not None
+    assert unsafe.worst_entity in {f.entity for f in unsafe.findings if f.detector in DATA_LOSS}
     assert any(row["findings"] for row in unsafe.timeline)
     contested = [row["field"] for row in unsafe.owners if row["contested"]]
     assert "content" in contested and "indexingList.*.status" in contested
@@ -84,15 +84,20 @@ def test_each_run_has_its_own_store_and_report(result):
 def test_a_store_the_demo_did_not_make_is_never_replaced(tmp_path):
     mine = tmp_path / "audit.duckdb"
     con = duckdb.connect(str(mine))
-    con.execute("CREATE TABLE precious (x INTEGER)")
+    con.execute("CREATE TABLE precious AS SELECT range AS x FROM range(3)")
     con.close()
     with pytest.raises(AuditError, match="not made by `audit demo`"):
         prepare_db(mine)
-    assert mine.exists()
+    con = duckdb.connect(str(mine), read_only=True)
+    try:
+        assert con.execute("SELECT list(x ORDER BY x) FROM precious").fetchall() == [([0, 1, 2],)]
+    finally:
+        con.close()
     junk = tmp_path / "junk.duckdb"
     junk.write_text("not a database")
-    with pytest.raises(AuditError, match="cannot replace"):
+    with pytest.raises(AuditError, match="cannot replace .*: it is not a DuckDB database"):
         prepare_db(junk)
+    assert junk.read_text() == "not a database"
     (tmp_path / "work" / "unsafe").mkdir(parents=True)
     with pytest.raises(AuditError, match="refusing to clear"):
         prepare(DemoOptions(db=tmp_path / "new.duckdb", workdir=tmp_path / "work"))
