@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-from sentry_sdk.envelope import Envelope
-
 from frontends.alert.delivery import Delivery, SentryChannel
 
 Status = Literal["in_progress", "ok", "error"]
@@ -31,12 +29,12 @@ def check_in(
 ) -> tuple[str, Delivery]:
     """Send one check-in; returns its id (pass it to the closing check-in) and the answer."""
     check_in_id = check_in_id or uuid.uuid4().hex
-    payload = {"check_in_id": check_in_id, "monitor_slug": monitor_slug, "status": status}
+    payload: dict[str, object] = {
+        "check_in_id": check_in_id, "monitor_slug": monitor_slug, "status": status,
+    }
     if duration_s is not None:
         payload["duration"] = duration_s
-    envelope = Envelope(headers={})
-    envelope.add_checkin(channel.stamp(payload))
-    return check_in_id, channel.send(envelope)
+    return check_in_id, channel.send_checkin(payload)
 
 
 class Monitored:

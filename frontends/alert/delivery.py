@@ -171,7 +171,7 @@ class SentryChannel:
 
     # --- what every payload carries ----------------------------------------------------
 
-    def stamp(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _stamp(self, payload: dict[str, Any]) -> dict[str, Any]:
         """``payload`` with the run's environment, release, host, SDK name and time."""
         stamped = {
             "timestamp": datetime.now(UTC).isoformat(),
@@ -200,15 +200,20 @@ class SentryChannel:
                 out[event_id] = network_failure
                 continue
             envelope = Envelope(headers={"event_id": event_id, "sent_at": _now()})
-            envelope.add_event(self.stamp(event))
-            out[event_id] = delivery = self.send(envelope, deadline)
+            envelope.add_event(self._stamp(event))
+            out[event_id] = delivery = self._send(envelope, deadline)
             if delivery.reason in ("unreachable", "no_answer"):
                 network_failure = delivery
         return out
 
-    def send(self, envelope: Envelope, deadline: float | None = None) -> Delivery:
+    def send_checkin(self, checkin: dict[str, Any]) -> Delivery:
+        """Post one Crons check-in (frontends/alert/crons.py builds it)."""
+        envelope = Envelope(headers={"sent_at": _now()})
+        envelope.add_checkin(self._stamp(checkin))
+        return self._send(envelope, time.monotonic() + self.timeout_s)
+
+    def _send(self, envelope: Envelope, deadline: float) -> Delivery:
         """Post one envelope and read Sentry's answer (by ``deadline``, a monotonic time)."""
-        deadline = deadline if deadline is not None else time.monotonic() + self.timeout_s
         category = envelope.items[0].data_category if envelope.items else "default"
         held = self.limits.remaining_s(category)
         if held is not None:
