@@ -210,3 +210,19 @@ def test_run_alerts_check_ins_around_a_run(tmp_path, rx):
         con.close()
     statuses = [c["status"] for c in rx.checkins()]
     assert statuses == ["in_progress", "ok", "in_progress", "error"]
+
+
+def test_a_run_that_fails_checks_in_error_and_raises(tmp_path, rx):
+    import duckdb
+
+    con = open_store(tmp_path / "audit.duckdb")
+    try:
+        con.execute("DROP VIEW applied_events")  # the detectors cannot run
+        with pytest.raises(duckdb.CatalogException):
+            run_alerts(con, dsn=rx.dsn, monitor_slug="conflict-audit")
+    finally:
+        con.close()
+    checkins = rx.checkins()
+    assert [c["status"] for c in checkins] == ["in_progress", "error"]
+    assert checkins[0]["check_in_id"] == checkins[1]["check_in_id"]
+    assert rx.events() == []
