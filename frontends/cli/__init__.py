@@ -24,6 +24,7 @@ except ImportError as exc:  # an instrumentation-only install: say what to insta
     sys.exit(2)
 
 from audit.errors import AuditError, first_line
+from frontends.printable import printable
 
 app = typer.Typer(
     name="audit",
@@ -71,9 +72,7 @@ def _duckdb_error() -> type[Exception]:
 
 
 def _fail(message: str) -> int:
-    from frontends.printable import printable  # messages may quote names from the store
-
-    print(f"error: {printable(message)}", file=sys.stderr)
+    print(f"error: {printable(message)}", file=sys.stderr)  # it may quote names from the store
     return 2
 
 
