@@ -20,6 +20,7 @@ import duckdb
 import orjson
 
 from audit.errors import AuditError
+from collectors.spool import seal_abandoned
 
 PATTERNS = ("*.jsonl", "*.log", "*.json")
 BLOCK = 256 * 1024 * 1024  # fewer, larger batches: each one pays a de-duplication join
@@ -52,6 +53,7 @@ def discover(paths: list[str]) -> list[str]:
             continue
         path = Path(raw)
         if path.is_dir():
+            seal_abandoned(path)  # spool files of dead writers become *.jsonl first
             files = sorted({p for pat in PATTERNS for p in path.rglob(pat) if p.is_file()})
             found.extend(str(p) for p in files)
         elif path.is_file():

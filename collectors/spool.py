@@ -11,15 +11,25 @@ Events are buffered in memory and written by size or every ``flush_interval_s`` 
 background thread, so a write costs an append. The spool is the record of truth (unlike
 OpenTelemetry's batch processors, which drop under load); what it can lose: events still in
 the buffer if the process is killed (at most ``flush_interval_s`` worth), and events it
-could not write (disk full), which are counted in ``audit.stats()``. Files left ``.part`` by
-a killed process are sealed by the next spool that starts in the directory on the same
-host, up to their last complete line.
+could not write (disk full), which are counted in ``audit.stats()``.
+
+A writer holds an exclusive lock (``flock``) on its open ``.part`` file for as long as it
+lives; the kernel lets go of it when the process dies, however it dies. A ``.part`` file
+nobody holds was left by a dead writer: `seal_abandoned` cuts it to its last complete line
+and seals it. Every spool that starts in the directory does so, and so do ``audit ingest
+DIR``, ``audit alert --watch DIR`` and ``audit spool seal DIR``; whatever host or PID the
+dead writer had. (The lock needs a file system whose locks work across the processes that
+share the spool: a local disk, or NFS with working locks.)
+
+`SpoolSink.write_durably` is the collector's way in (``audit serve``): lines written and
+fsynced before it returns, fsyncs shared between concurrent callers.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import multiprocessing.util
 import os
 import re
@@ -43,40 +53,70 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 
 
-def _pid_alive(pid: int) -> bool:
+def _same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not renamed or removed)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        st = os.stat(path)
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        return True
-    return True
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
-def seal_orphans(directory: str | os.PathLike) -> list[Path]:
-    """Seal ``.part`` files of this host whose process is gone: cut to the last complete
-    line and rename to ``.jsonl``. Returns the files sealed."""
-    sealed = []
-    host = _host()
-    for part in Path(directory).glob(f"*.jsonl{PART}"):
-        m = _NAME.match(part.name)
-        if not m or m["host"] != host or _pid_alive(int(m["pid"])):
-            continue
+def _end_of_last_line(fd: int, size: int) -> int:
+    """Offset just past the last newline of the file (0: none), reading from the end."""
+    end = size
+    while end > 0:
+        start = max(0, end - 64 * 1024)
+        block = os.pread(fd, end - start, start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
+
+
+def _seal_if_abandoned(part: Path) -> Path | None:
+    try:
+        fd = os.open(part, os.O_RDWR)
+    except OSError:  # sealed meanwhile, or a spool we may only read: leave it
+        return None
+    try:
         try:
-            with open(part, "r+b") as f:
-                data = f.read()
-                keep = data.rfind(b"\n") + 1
-                if keep < len(data):
-                    f.truncate(keep)
-            final = part.with_name(part.name[: -len(PART)])
-            if keep:
-                os.replace(part, final)
-                sealed.append(final)
-            else:
-                part.unlink()
-        except FileNotFoundError:  # another process sealed it first
-            continue
-    return sealed
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # its writer is alive
+        if not _same_file(part, fd):
+            return None  # its writer sealed it between our open and our lock
+        keep = _end_of_last_line(fd, os.fstat(fd).st_size)
+        os.ftruncate(fd, keep)  # the line the writer was in the middle of, if any
+        if keep == 0:
+            os.unlink(part)
+            return None
+        final = part.with_name(part.name[: -len(PART)])
+        os.replace(part, final)  # still holding the lock: no other sealer in between
+        return final
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def seal_abandoned(directory: str | os.PathLike) -> list[Path]:
+    """Seal the spool files under ``directory`` (recursively) whose writer is gone: no
+    process holds their lock. Each is cut to its last complete line and renamed to
+    ``.jsonl``. Returns the files sealed; a file it cannot change is left as it is."""
+    return [
+        final
+        for part in sorted(Path(directory).rglob(f"*.jsonl{PART}"))
+        if _NAME.match(part.name) and (final := _seal_if_abandoned(part)) is not None
+    ]
+
+
+def held_parts(directory: str | os.PathLike) -> list[Path]:
+    """The spool files under ``directory`` that are still ``.part`` (live writers' files,
+    once `seal_abandoned` has run)."""
+    return sorted(p for p in Path(directory).rglob(f"*.jsonl{PART}") if _NAME.match(p.name))
 
 
 class SpoolSink:
@@ -85,7 +125,8 @@ class SpoolSink:
     ``max_bytes``: a file is sealed once it reaches this size; ``max_age_s``: or once it is
     this old (so a quiet service's events become visible); ``buffer_bytes``: events are
     written once this much is buffered, or every ``flush_interval_s``; ``fsync``: make each
-    sealed file durable before renaming it (slower; protects against power loss).
+    sealed file durable before renaming it, and each new file's name (slower; protects
+    against power loss).
     """
 
     reports_health = True  # counts `sent` when events reach the file, not when buffered
@@ -111,7 +152,7 @@ class SpoolSink:
         self.name = name
         self.sealed: list[Path] = []  # files this process sealed, oldest first
         self._reset_process_state()
-        seal_orphans(self.directory)
+        seal_abandoned(self.directory)
         _live.add(self)
         atexit.register(_close_ref(self))
 
@@ -128,6 +169,11 @@ class SpoolSink:
         self._buffer = bytearray()
         self._buffered = 0  # events in the buffer
         self._file_events = 0
+        self._written = 0  # bytes written by this process, all files together
+        self._synced = 0  # of those, how many are known to be on disk
+        self._durable = 0  # ... and how many `write_durably` promised to be
+        self._sync_failed_through = 0  # bytes written when a seal's fsync last failed
+        self._sync_lock = threading.Lock()  # one fsync at a time; taken before _lock
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,6 +199,44 @@ class SpoolSink:
 
     def __call__(self, event: dict[str, Any]) -> None:
         self.write_line(render(event))
+
+    def write_durably(self, data: bytes, events: int) -> None:
+        """Append ``data`` (``events`` complete lines, each ending in a newline) and return
+        once it is on disk. Raises OSError when it could not be written or synced, so that
+        the caller can refuse what it was given; nothing is counted as dropped then.
+
+        Concurrent callers share fsyncs: each waits for one that began after its write
+        (group commit), so the disk sees about one fsync per batch of callers.
+        """
+        with self._lock:
+            if self._closed:
+                raise OSError(f"spool {self.directory} is closed")
+            if self._thread is None:
+                self._start_thread()
+            self._write_buffer()  # events given to write_line earlier go first
+            self._append(data, events)
+            mark = self._durable = self._written
+            if self._size >= self.max_bytes:
+                self._seal()
+        self._sync_through(mark)
+        if mark <= self._sync_failed_through:  # a seal after our write could not sync it
+            raise OSError(f"spool {self.directory}: could not sync a sealed file")
+
+    def _sync_through(self, mark: int) -> None:
+        with self._sync_lock:
+            if self._synced >= mark:
+                return  # an fsync that began after our write covered it
+            with self._lock:
+                target = self._written
+                # A duplicate, so that a seal closing the file meanwhile cannot pull it away.
+                fd = os.dup(self._fd) if self._fd is not None else None
+            if fd is not None:  # (None: sealed meanwhile; `_seal` synced it)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            with self._lock:
+                self._synced = max(self._synced, target)
 
     def flush(self) -> None:
         """Write buffered events to the current file (still ``.part``: use `rotate` to make
@@ -192,20 +276,40 @@ class SpoolSink:
             self._finalizer_pid = self._pid
 
     def _open(self) -> None:
-        self._seq += 1
-        name = f"{_host()}.{self._pid}.{self._token}.{self._seq:06d}.jsonl{PART}"
-        self._path = self.directory / name
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        while True:
+            self._seq += 1
+            name = f"{_host()}.{self._pid}.{self._token}.{self._seq:06d}.jsonl{PART}"
+            path = self.directory / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            # Held while this process lives: `seal_abandoned` leaves the file alone. A sealer
+            # may have taken the new, empty file between the open and the lock, and removed
+            # it: then start another.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(path, fd):
+                break
+            os.close(fd)
+        if self.fsync:
+            _fsync_directory(self.directory)
+        self._fd, self._path = fd, path
         self._size = 0
         self._file_events = 0
         self._opened_at = time.monotonic()
 
     def _write_buffer(self) -> None:
+        """Write what is buffered; a failure drops it, counted (the instrumentation fails
+        open)."""
         if not self._buffer:
             return
         data, n = bytes(self._buffer), self._buffered
         self._buffer.clear()
         self._buffered = 0
+        try:
+            self._append(data, n)
+        except OSError as exc:
+            health.dropped(self.name, exc, n)
+
+    def _append(self, data: bytes, n: int) -> None:
+        """Write complete lines to the current file, all or none of them; raises OSError."""
         try:
             if self._fd is None:
                 self._open()
@@ -213,11 +317,11 @@ class SpoolSink:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-        except OSError as exc:
+        except OSError:
             self._recover_from_failed_write()
-            health.dropped(self.name, exc, n)
-            return
+            raise
         self._size += len(data)
+        self._written += len(data)
         self._file_events += n
         health.sent(self.name, n)
 
@@ -237,19 +341,27 @@ class SpoolSink:
         fd, path, events = self._fd, self._path, self._file_events
         self._fd = None
         self._path = None
+        final = None
         try:
-            if self.fsync:
+            if self.fsync or self._synced < self._durable:
                 os.fsync(fd)
-            os.close(fd)
+                self._synced = self._written
+            # Renamed (or removed) before it is closed, which lets go of the lock: a sealer
+            # never finds it unheld under its .part name.
             if events == 0:
                 os.unlink(path)
-                return None
-            final = path.with_name(path.name[: -len(PART)])
-            os.replace(path, final)
+            else:
+                final = path.with_name(path.name[: -len(PART)])
+                os.replace(path, final)
         except OSError as exc:
             health.dropped(self.name, exc, 0)
-            return None
-        self.sealed.append(final)
+            self._sync_failed_through = self._written
+            final = None
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if final is not None:
+            self.sealed.append(final)
         return final
 
     def tick(self) -> None:
@@ -275,6 +387,15 @@ class SpoolSink:
 
     def __repr__(self) -> str:
         return f"SpoolSink({str(self.directory)!r})"
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a new file's name in ``directory`` durable, not only its content."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _close_ref(sink: SpoolSink):

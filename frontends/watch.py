@@ -24,6 +24,7 @@ import duckdb
 from audit.config import Config
 from audit.errors import AuditError, first_line
 from collectors.ingest import ingest
+from collectors.spool import seal_abandoned
 from collectors.store import LOCK_WAIT_S, open_store
 from frontends.alert import (
     DEFAULT_MAX,
@@ -108,6 +109,7 @@ def watch(
         while not stop.is_set() and (max_cycles is None or cycles < max_cycles):
             cycles += 1
             cycle = Cycle(cycles)
+            seal_abandoned(spool)  # spool files of dead writers become *.jsonl first
             changed = {
                 p: sig
                 for p in completed_files(spool)

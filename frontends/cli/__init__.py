@@ -53,11 +53,13 @@ def _register_all() -> None:
         demo_command,
         detect_commands,
         report_command,
+        spool_command,
         store_commands,
     )
 
     for module in (store_commands, detect_commands, alert_command, report_command, demo_command):
         module.register(app)
+    spool_command.register(app)
 
 
 class _NotRaised(Exception):

@@ -13,12 +13,15 @@ from pathlib import Path
 import orjson
 import pytest
 from instrument_support import spool_writer
+from sentry_receiver import SentryReceiver
 
 import audit
 from collectors.ingest import ingest
 from collectors.sources import discover
-from collectors.spool import SpoolSink, seal_orphans
+from collectors.spool import SpoolSink, held_parts, seal_abandoned
 from collectors.store import open_store
+from frontends.cli import main as audit_main
+from frontends.watch import watch
 
 pytestmark = pytest.mark.usefixtures("fresh_audit")
 
@@ -166,13 +169,14 @@ def _rows(db: Path, sql: str):
         con.close()
 
 
-def test_a_killed_process_leaves_a_part_file_that_the_next_spool_seals(tmp_path):
-    directory = tmp_path / "spool"
+def _dead_writers_part(directory: Path, lines: int, *, tail: bytes = b"") -> Path:
+    """A spool file as a killed writer leaves it: ``.part``, ``lines`` complete lines, then
+    ``tail`` (the line it was in the middle of)."""
     script = textwrap.dedent(f"""
         import os
         from collectors.spool import SpoolSink
         s = SpoolSink({str(directory)!r})
-        for i in range(3):
+        for i in range({lines}):
             s.write_line(b'{{"event_id": "e%d"}}' % i)
         s.flush()
         os._exit(0)  # killed: no atexit, no sealing
@@ -180,22 +184,127 @@ def test_a_killed_process_leaves_a_part_file_that_the_next_spool_seals(tmp_path)
     subprocess.run([sys.executable, "-c", script], check=True)
     (part,) = directory.glob("*.jsonl.part")
     with open(part, "ab") as f:
-        f.write(b'{"event_id": "half')  # the line the process was writing when it died
-    assert discover([str(directory)]) == []
+        f.write(tail)
+    return part
 
-    SpoolSink(directory)  # starting a spool there seals orphans of dead processes
+
+def test_a_killed_writers_part_file_is_sealed_by_the_next_spool(tmp_path):
+    directory = tmp_path / "spool"
+    _dead_writers_part(directory, 3, tail=b'{"event_id": "half')
+    assert list(directory.glob("*.jsonl")) == []
+
+    SpoolSink(directory)  # starting a spool there seals files of dead writers
     (sealed,) = directory.glob("*.jsonl")
     assert sealed.read_bytes().splitlines() == [
         b'{"event_id": "e0"}', b'{"event_id": "e1"}', b'{"event_id": "e2"}']
-    assert seal_orphans(directory) == []
+    assert seal_abandoned(directory) == []
 
 
-def test_a_live_processs_part_file_is_left_alone(tmp_path):
+def test_liveness_is_the_writers_lock_not_its_host_or_pid(tmp_path):
+    """A restarted container (PID 1 again), a new hostname, a recycled PID: the name says
+    nothing about whether its writer lives. Here it names another host and a live PID."""
+    directory = tmp_path / "spool"
+    part = _dead_writers_part(directory, 2)
+    renamed = part.with_name(f"other-host.{os.getpid()}.{part.name.split('.', 2)[2]}")
+    part.rename(renamed)
+
+    (sealed,) = seal_abandoned(directory)
+    assert sealed.name == renamed.name.removesuffix(".part")
+    assert len(sealed.read_bytes().splitlines()) == 2
+
+
+def test_a_live_writers_part_file_is_left_alone(tmp_path):
     spool = SpoolSink(tmp_path)
     spool.write_line(b"{}")
     spool.flush()
-    assert seal_orphans(tmp_path) == []
-    assert len(list(tmp_path.glob("*.part"))) == 1
+    assert seal_abandoned(tmp_path) == []
+    assert held_parts(tmp_path) == list(tmp_path.glob("*.part"))
+    assert spool.rotate() is not None  # its writer seals it as usual
+
+
+def test_a_writer_in_another_process_keeps_its_file_until_it_is_killed(tmp_path):
+    """Ingest leaves a live process's file; once it is killed (-9), the next ingest takes
+    every line that reached the disk, and the half line it was writing is cut off."""
+    directory = tmp_path / "spool"
+    script = textwrap.dedent(f"""
+        import sys
+        import audit
+        from collectors.spool import SpoolSink
+        spool = SpoolSink({str(directory)!r})
+        audit.configure(sink=spool, otel=False)
+        for i in range(20):
+            audit.record("block-A", {{"n": i}}, {{"n": i + 1}})
+        spool.flush()
+        with open(spool._path, "ab") as f:
+            f.write(b'{{"event": "field.transition", "entity": "blo')  # dies mid-line
+        print("written", flush=True)
+        sys.stdin.read()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "written\n"
+        db = tmp_path / "s.duckdb"
+        assert _ingest(directory, db).ingested == 0
+        assert len(held_parts(directory)) == 1
+        proc.kill()
+        proc.wait()
+        summary = _ingest(directory, db)
+        assert (summary.ingested, summary.rejected, summary.pending_lines) == (20, 0, 0)
+        assert held_parts(directory) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_watcher_seals_and_ingests_a_dead_writers_file(tmp_path):
+    directory = tmp_path / "spool"
+    script = textwrap.dedent(f"""
+        import os, audit
+        from collectors.spool import SpoolSink
+        spool = SpoolSink({str(directory)!r})
+        audit.configure(sink=spool, otel=False)
+        for i in range(5):
+            audit.record("block-A", {{"n": i}}, {{"n": i + 1}})
+        spool.flush()
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    cycles = []
+    with SentryReceiver() as receiver:
+        watch(directory, db=tmp_path / "w.duckdb", dsn=receiver.dsn, max_cycles=1,
+              on_cycle=cycles.append)
+    assert (cycles[0].files, cycles[0].ingested, cycles[0].error) == (1, 5, None)
+
+
+def _audit(capsys, *args: str) -> tuple[int, str, str]:
+    """The `audit` command in this process: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as done:
+        audit_main(list(args))
+    out, err = capsys.readouterr()
+    return done.value.code, out, err
+
+
+def test_audit_spool_seal(tmp_path, capsys):
+    directory = tmp_path / "spool"
+    _dead_writers_part(directory, 4, tail=b"{")
+    live = SpoolSink(directory / "service-b")  # seals under its own folder only
+    live.write_line(b"{}")
+    live.flush()
+    status, out, _ = _audit(capsys, "spool", "seal", str(directory), "--json")
+    assert status == 0
+    result = orjson.loads(out)
+    assert [Path(p).stat().st_size for p in result["sealed"]] == [4 * 19]
+    assert result["live"] == [str(live._path)]
+    status, out, _ = _audit(capsys, "spool", "seal", str(directory))
+    assert (status, out) == (0, "0 file(s) sealed; 1 still being written by live writers\n")
+    live.close()
+
+
+def test_audit_spool_seal_on_a_missing_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert _audit(capsys, "spool", "seal", str(missing)) == (
+        2, "", f"error: no such spool folder: {missing}\n")
 
 
 def test_a_spool_that_cannot_write_drops_counts_and_the_service_goes_on(tmp_path, caplog):
@@ -238,3 +347,40 @@ def test_max_bytes_smaller_than_a_line_still_writes_whole_lines(tmp_path, bad):
         spool.write_line(b'{"i":%d}' % i)
     assert [p.read_bytes() for p in sorted(spool.sealed)] == [
         b'{"i":0}\n', b'{"i":1}\n', b'{"i":2}\n']
+
+
+def test_write_durably_returns_once_its_lines_are_in_the_file(tmp_path):
+    """The collector's way in: no buffering, whole lines, nothing lost or doubled by the
+    rotations that happen between one thread's write and its fsync."""
+    spool = SpoolSink(tmp_path, max_bytes=4000, fsync=True, name="serve")
+
+    def client(c: int) -> None:
+        for i in range(40):
+            lines = b"".join(b'{"c":%d,"i":%d,"k":%d}\n' % (c, i, k) for k in range(5))
+            spool.write_durably(lines, 5)
+            on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+            assert lines in on_disk  # there when the call returns, sealed or not
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spool.close()
+    lines = [orjson.loads(line) for p in tmp_path.glob("*.jsonl") for line in
+             p.read_bytes().splitlines()]
+    assert len(lines) == len({(e["c"], e["i"], e["k"]) for e in lines}) == 4 * 40 * 5
+    assert len(spool.sealed) > 4
+    assert audit.stats()["sinks"]["serve"]["sent"] == 800
+
+
+def test_write_durably_raises_when_it_cannot_write(tmp_path):
+    directory = tmp_path / "spool"
+    spool = SpoolSink(directory)
+    directory.rmdir()
+    with pytest.raises(FileNotFoundError):
+        spool.write_durably(b"{}\n", 1)
+    assert audit.stats()["sinks"].get("spool", {}).get("dropped", 0) == 0  # refused, not lost
+    spool.close()
+    with pytest.raises(OSError, match="closed"):
+        spool.write_durably(b"{}\n", 1)
