@@ -4,6 +4,7 @@ For services already shipping traces or logs through OpenTelemetry: add
 ``DuckDBSpanExporter`` to the TracerProvider (or ``DuckDBLogExporter`` to the LoggerProvider)
 and the transitions that ``audit`` attached to spans arrive in the store through the bulk
 ingest's path (`collectors.ingest.load_lines`). Everything else in the batch is ignored.
+Events are rebuilt by `collectors.otlp_mapping`, the mapping ``audit serve`` uses too.
 
 Not a record of truth: OpenTelemetry's batch processors drop spans and logs when their queue
 is full (about a fifth of them in a tight loop), and a span keeps at most 128 events by
@@ -14,45 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
-import orjson
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from audit import health
-from audit.emit import JSON_KEYS, render
+from audit.emit import render
 from audit.event import TRANSITION
 from collectors.duckdb_sink import connect, store_lines
-
-
-def event_from_attributes(
-    attributes: Mapping[str, Any] | None, trace_id: int | None, span_id: int | None,
-    timestamp_ns: int | None = None,
-) -> dict[str, Any]:
-    """Rebuild a contract event from span-event / log-record attributes (`audit.emit`)."""
-    event: dict[str, Any] = {"event": TRANSITION}
-    for key, value in (attributes or {}).items():
-        if key in JSON_KEYS and isinstance(value, str):
-            try:
-                event[key] = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                event[key] = value
-        else:
-            event[key] = value
-    if trace_id:
-        event["trace_id"] = format(trace_id, "032x")
-    if span_id:
-        event["span_id"] = format(span_id, "016x")
-    if "ts" not in event and timestamp_ns:
-        from datetime import UTC, datetime
-
-        event["ts"] = datetime.fromtimestamp(timestamp_ns / 1e9, UTC).isoformat()
-    return event
+from collectors.otlp_mapping import event_from_attributes
 
 
 def span_transitions(spans: Sequence[ReadableSpan]) -> Iterator[dict[str, Any]]:
