@@ -238,6 +238,10 @@ class SpoolSink:
             with self._lock:
                 self._synced = max(self._synced, target)
 
+    def writable(self) -> bool:
+        """Whether events can still be written: not closed, and the folder writable."""
+        return not self._closed and os.access(self.directory, os.W_OK)
+
     def flush(self) -> None:
         """Write buffered events to the current file (still ``.part``: use `rotate` to make
         them visible to ingest)."""

@@ -53,12 +53,14 @@ def _register_all() -> None:
         demo_command,
         detect_commands,
         report_command,
+        serve_command,
         spool_command,
         store_commands,
     )
 
     for module in (store_commands, detect_commands, alert_command, report_command, demo_command):
         module.register(app)
+    serve_command.register(app)
     spool_command.register(app)
 
 
