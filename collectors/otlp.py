@@ -182,9 +182,9 @@ def _json_records(body: bytes) -> Iterator[_Record]:
                     problem,
                     _hex_id(_field(rec, "traceId", "trace_id", str), "traceId"),
                     _hex_id(_field(rec, "spanId", "span_id", str), "spanId"),
-                    _uint64(_field(rec, "timeUnixNano", "time_unix_nano", (str, int)))
+                    _uint64(_field(rec, "timeUnixNano", "time_unix_nano", (int, str)))
                     or _uint64(
-                        _field(rec, "observedTimeUnixNano", "observed_time_unix_nano", (str, int))
+                        _field(rec, "observedTimeUnixNano", "observed_time_unix_nano", (int, str))
                     ),
                 )
 
@@ -241,13 +241,14 @@ def _json_value(value: dict[str, Any]) -> Any:
         if camel in value or snake in value:
             return value.get(camel, value.get(snake))
     if "intValue" in value or "int_value" in value:
-        return _uint64(_field(value, "intValue", "int_value", (str, int)))
+        return _uint64(_field(value, "intValue", "int_value", (int, str)))
     if "doubleValue" in value or "double_value" in value:
-        number = _field(value, "doubleValue", "double_value", (str, int, float))
+        number = _field(value, "doubleValue", "double_value", (float, int, str))
         try:
-            return _finite(float(number))  # "NaN" and "Infinity" are proto3 JSON's
+            double = float(number)  # "NaN" and "Infinity" are proto3 JSON's
         except ValueError:
             raise OTLPDecodeError(f"not a double: {number!r:.60}") from None
+        return _finite(double)
     if "kvlistValue" in value or "kvlist_value" in value:
         kvlist = _field(value, "kvlistValue", "kvlist_value", dict)
         return _json_attributes(_field(kvlist, "values", "values", list))

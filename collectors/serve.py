@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -298,6 +299,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if not self.should_exit:
+            print("audit serve: stopping: no new connections; requests in flight finish, "
+                  "then the spool file is sealed", file=sys.stderr, flush=True)
+        super().handle_exit(sig, frame)
+
+
 def serve(
     spool_dir: str | Path,
     *,
@@ -313,8 +322,6 @@ def serve(
     ``token`` None means no authentication, which only a loopback ``host`` may have.
     ``announce`` is told the address once the socket listens (port 0 picks a free one).
     """
-    import uvicorn
-
     if token is None and not is_loopback(host):
         raise AuditError(f"--no-auth is only allowed on a loopback address, not {host}")
     origins = [check_origin(o) for o in cors_origins]
@@ -331,7 +338,7 @@ def serve(
         app, log_level="warning", access_log=False, lifespan="on", server_header=False,
         timeout_graceful_shutdown=GRACE_S, limit_concurrency=MAX_CONNECTIONS,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     # uvicorn hands a signal it handled back to the handler in place before it: make that
     # one a no-op, so that a graceful stop ends with `return 0`, not death by the signal.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
