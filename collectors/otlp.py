@@ -131,11 +131,15 @@ def _protobuf_records(body: bytes) -> Iterator[_Record]:
 
 
 def _pb_attributes(pairs: Any) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in pairs}
+    out = {}
+    for kv in pairs:  # strings first: most attributes are (JSON text for values included)
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = value.string_value if kind == "string_value" else _pb_value(value, kind)
+    return out
 
 
-def _pb_value(value: Any) -> Any:
-    kind = value.WhichOneof("value")
+def _pb_value(value: Any, kind: str | None) -> Any:
     if kind == "string_value":
         return value.string_value
     if kind is None:
@@ -143,7 +147,7 @@ def _pb_value(value: Any) -> Any:
     if kind == "kvlist_value":
         return _pb_attributes(value.kvlist_value.values)
     if kind == "array_value":
-        return [_pb_value(v) for v in value.array_value.values]
+        return [_pb_value(v, v.WhichOneof("value")) for v in value.array_value.values]
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return _finite(getattr(value, kind))

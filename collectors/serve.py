@@ -104,7 +104,9 @@ def create_app(
             raise HTTPException(401, "missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    async def read_body(request: Request) -> bytes:
+    async def read_body(request: Request) -> Callable[[], bytes]:
+        """Reads the body within the limit; returns what decompresses it (in the worker
+        thread, so that a large body does not hold up the event loop)."""
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("identity", "gzip"):
             raise HTTPException(415, f"unsupported content encoding {encoding!r} (gzip or none)")
@@ -120,7 +122,9 @@ def create_app(
         if size > max_body_bytes:
             raise HTTPException(413, f"body over the limit of {max_body_bytes} bytes")
         body = b"".join(chunks)
-        return _gunzip(body, max_body_bytes) if encoding == "gzip" else body
+        if encoding == "gzip":
+            return lambda: _gunzip(body, max_body_bytes)
+        return lambda: body
 
     def store(intake: Intake) -> None:
         if intake.events:
@@ -142,7 +146,7 @@ def create_app(
 
         def take() -> bytes:
             try:
-                intake = otlp.intake_logs(body, encoding, received_now())
+                intake = otlp.intake_logs(body(), encoding, received_now())
             except otlp.OTLPDecodeError as exc:
                 raise HTTPException(400, str(exc)) from exc
             store(intake)
@@ -161,7 +165,7 @@ def create_app(
         body = await read_body(request)
 
         def take() -> dict[str, Any]:
-            intake = intake_lines(body, received_now())
+            intake = intake_lines(body(), received_now())
             store(intake)
             answer: dict[str, Any] = {
                 "received": intake.events, "skipped": intake.skipped, "rejected": intake.refused,
@@ -289,8 +293,10 @@ def read_token(path: Path) -> str:
 
 def _listen(host: str, port: int) -> socket.socket:
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto, *_ = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        # With proto IPPROTO_TCP (not 0) asyncio sets TCP_NODELAY on each connection; without
+        # it a keep-alive answer waited ~40 ms for the client's delayed ACK.
+        sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(2048)
