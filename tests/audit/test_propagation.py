@@ -141,24 +141,18 @@ def test_writer_scopes_set_and_restore_baggage(fresh_audit):
     assert baggage.get_all() == {}
 
 
+def _modules_loaded_by(code: str, modules: str) -> str:
+    """Which of ``modules`` (a Python expression) a fresh interpreter has after ``code``."""
+    script = f"import sys\n{code}\nprint(sorted(m for m in sys.modules if {modules}))\n"
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def test_without_propagation_a_writer_scope_leaves_opentelemetry_alone():
-    code = (
-        "import sys, audit\n"
-        "with audit.writer('user', actor='u'):\n"
-        "    pass\n"
-        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out == "[]\n"
+    code = "import audit\nwith audit.writer('user', actor='u'):\n    pass"
+    assert _modules_loaded_by(code, "m.startswith('opentelemetry')") == "[]\n"
 
 
 def test_the_middleware_needs_only_the_base_install():
-    code = (
-        "import sys, audit.propagation\n"
-        "print(sorted(m for m in ('duckdb', 'typer', 'starlette', 'fastapi', 'collectors')"
-        " if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out == "[]\n"
+    heavy = "m in ('duckdb', 'typer', 'starlette', 'fastapi', 'collectors')"
+    assert _modules_loaded_by("import audit.propagation", heavy) == "[]\n"

@@ -222,21 +222,28 @@ def test_a_live_writers_part_file_is_left_alone(tmp_path):
     assert spool.rotate() is not None  # its writer seals it as usual
 
 
-def test_a_writer_in_another_process_keeps_its_file_until_it_is_killed(tmp_path):
-    """Ingest leaves a live process's file; once it is killed (-9), the next ingest takes
-    every line that reached the disk, and the half line it was writing is cut off."""
-    directory = tmp_path / "spool"
-    script = textwrap.dedent(f"""
-        import sys
+def _recording_script(directory: Path, writes: int, then: str) -> str:
+    """A process that records ``writes`` transitions into a spool, writes them to its file,
+    then does ``then`` (Python, with ``os``, ``sys`` and ``spool`` at hand)."""
+    return textwrap.dedent(f"""
+        import os, sys
         import audit
         from collectors.spool import SpoolSink
         spool = SpoolSink({str(directory)!r})
         audit.configure(sink=spool, otel=False)
-        for i in range(20):
+        for i in range({writes}):
             audit.record("block-A", {{"n": i}}, {{"n": i + 1}})
         spool.flush()
+    """) + textwrap.dedent(then)
+
+
+def test_a_writer_in_another_process_keeps_its_file_until_it_is_killed(tmp_path):
+    """Ingest leaves a live process's file; once it is killed (-9), the next ingest takes
+    every line that reached the disk, and the half line it was writing is cut off."""
+    directory = tmp_path / "spool"
+    script = _recording_script(directory, 20, """
         with open(spool._path, "ab") as f:
-            f.write(b'{{"event": "field.transition", "entity": "blo')  # dies mid-line
+            f.write(b'{"event": "field.transition", "entity": "blo')  # dies mid-line
         print("written", flush=True)
         sys.stdin.read()
     """)
@@ -259,16 +266,7 @@ def test_a_writer_in_another_process_keeps_its_file_until_it_is_killed(tmp_path)
 
 def test_the_watcher_seals_and_ingests_a_dead_writers_file(tmp_path):
     directory = tmp_path / "spool"
-    script = textwrap.dedent(f"""
-        import os, audit
-        from collectors.spool import SpoolSink
-        spool = SpoolSink({str(directory)!r})
-        audit.configure(sink=spool, otel=False)
-        for i in range(5):
-            audit.record("block-A", {{"n": i}}, {{"n": i + 1}})
-        spool.flush()
-        os._exit(0)
-    """)
+    script = _recording_script(directory, 5, "os._exit(0)  # killed: no atexit, no sealing")
     subprocess.run([sys.executable, "-c", script], check=True)
     cycles = []
     with SentryReceiver() as receiver:
