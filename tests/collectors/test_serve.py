@@ -439,3 +439,16 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args
         audit_main(["serve", "--spool", "spool", *args])
     assert (done.value.code, capsys.readouterr().err) == (2, f"error: {error}\n")
     assert not Path("spool").exists() or not any(Path("spool").iterdir())
+
+
+def test_two_collectors_share_one_spool(tmp_path):
+    """One collector per core, behind a load balancer: each writes its own files."""
+    spool, db = tmp_path / "spool", tmp_path / "s.duckdb"
+    with CollectorProcess(spool, tmp_path) as a, CollectorProcess(spool, tmp_path) as b:
+        for c, name in ((a, "two-a"), (b, "two-b")):
+            body = jsonl([transition(name, i) for i in range(100)])
+            r = httpx.post(f"{c.url}/v1/events", content=body, headers={**c.headers, **JSONL})
+            assert r.json()["received"] == 100
+        assert (a.stop(), b.stop()) == (0, 0)
+    assert len(list(spool.glob("*.jsonl"))) == 2
+    assert ingest_spool(spool, db).ingested == 200
