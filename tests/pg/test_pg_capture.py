@@ -1,0 +1,202 @@
+"""The capture trigger on a real table: what a row change records, who it says wrote, which
+versions it claims, and installing and removing it."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from audit.errors import AuditError
+from collectors.pg import install, uninstall
+
+# Shaped like a workspace store's content table: a tree node with a JSON document.
+NODES = """
+CREATE TABLE content_nodes (
+    id              text PRIMARY KEY,
+    name            text NOT NULL,
+    type            text NOT NULL,
+    preview_json    jsonb,
+    current_version integer NOT NULL DEFAULT 1,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+)
+"""
+DOC = {"nodes": [{"id": "block-A", "data": {"content": "x", "status": "idle"}}],
+       "_meta": {"version": 1}}
+
+
+def captured(dsn: str, after: int = 0) -> list[dict]:
+    with psycopg.connect(dsn) as conn:
+        cur = conn.execute(
+            "SELECT id, op, entity, entity_type, field, change, old, new, writer, actor, write_id,"
+            " base_version, version, source_ts, attrs FROM conflict_audit.transitions"
+            " WHERE id > %s ORDER BY id", [after])
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+@pytest.fixture
+def nodes(pg_dsn) -> str:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(NODES)
+        conn.execute("INSERT INTO content_nodes (id, name, type, preview_json) "
+                     "VALUES ('n1', 'plan.json', 'json', %s)", [json.dumps(DOC)])
+    install(pg_dsn, "content_nodes", version_column="current_version", exclude=["updated_at"],
+            entity_type="node")
+    return pg_dsn
+
+
+def test_an_update_records_one_row_per_changed_field_with_paths_into_jsonb(nodes):
+    with psycopg.connect(nodes) as conn:
+        conn.execute("SET LOCAL audit.writer = 'workflow'")
+        conn.execute("SET LOCAL audit.actor = 'engine-1'")
+        conn.execute(
+            "UPDATE content_nodes SET name = 'plan v2.json', updated_at = now(),"
+            " preview_json = jsonb_set(preview_json, '{nodes,0,data,status}', '\"done\"'),"
+            " current_version = current_version + 1 WHERE id = 'n1'")
+    rows = captured(nodes)
+    assert sorted((r["field"], r["change"], r["old"], r["new"]) for r in rows) == [
+        ("name", "changed", "plan.json", "plan v2.json"),
+        ("preview_json.nodes[block-A].data.status", "changed", "idle", "done"),
+    ]
+    assert {(r["op"], r["entity"], r["entity_type"], r["writer"], r["actor"], r["base_version"],
+             r["version"]) for r in rows} == {
+        ("UPDATE", "content_nodes:n1", "node", "workflow", "engine-1", 1, 2)}
+    assert len({r["write_id"] for r in rows}) == 1
+
+
+def test_inserts_add_and_deletes_remove_every_column_but_key_version_and_excluded(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("INSERT INTO content_nodes (id, name, type) VALUES ('n2', 'f', 'folder')")
+        conn.execute("DELETE FROM content_nodes WHERE id = 'n2'")
+    rows = captured(nodes)
+    inserted = {r["field"]: r for r in rows if r["op"] == "INSERT"}
+    deleted = {r["field"]: r for r in rows if r["op"] == "DELETE"}
+    assert set(inserted) == set(deleted) == {"name", "type", "preview_json"}
+    assert {(r["change"], r["new"]) for r in inserted.values()} == {
+        ("added", "f"), ("added", "folder"), ("added", None)}
+    assert {(r["change"], r["old"]) for r in deleted.values()} == {
+        ("removed", "f"), ("removed", "folder"), ("removed", None)}
+    # A delete is one more write of the row: the version after the last one.
+    assert {(r["base_version"], r["version"]) for r in inserted.values()} == {(0, 1)}
+    assert {(r["base_version"], r["version"]) for r in deleted.values()} == {(1, 2)}
+    assert {r["entity"] for r in rows} == {"content_nodes:n2"}
+
+
+def test_the_stamp_of_a_stamped_document_is_not_captured_nor_carried(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("UPDATE content_nodes SET preview_json = jsonb_set(preview_json,"
+                     " '{_meta,version}', '2') WHERE id = 'n1'")
+        assert captured(nodes) == []
+        conn.execute("DELETE FROM content_nodes")
+    (doc,) = [r["old"] for r in captured(nodes) if r["field"] == "preview_json"]
+    assert "_meta" not in doc and doc["nodes"][0]["id"] == "block-A"
+
+
+def test_a_new_key_ends_one_entity_and_begins_another_in_one_write(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("UPDATE content_nodes SET id = 'n9' WHERE id = 'n1'")
+    rows = captured(nodes)
+    assert {(r["entity"], r["change"]) for r in rows} == {
+        ("content_nodes:n1", "removed"), ("content_nodes:n9", "added")}
+    assert len({r["write_id"] for r in rows}) == 1
+
+
+def test_an_update_that_changes_nothing_or_only_excluded_columns_records_nothing(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("UPDATE content_nodes SET name = name")
+        conn.execute("UPDATE content_nodes SET updated_at = now() + interval '1 day'")
+    assert captured(nodes) == []
+
+
+def _update_with(dsn: str, *settings: str, writer_dsn: str | None = None, **connect) -> dict:
+    """One update of n1's name with the given SET LOCAL statements; its captured row."""
+    (last,) = [r["id"] for r in captured(dsn)][-1:] or [0]
+    with psycopg.connect(writer_dsn or dsn, **connect) as conn:
+        for statement in settings:
+            conn.execute(statement)
+        conn.execute("UPDATE content_nodes SET name = name || '+', "
+                     "current_version = current_version + 1 WHERE id = 'n1'")
+    (row,) = [r for r in captured(dsn, last) if r["field"] == "name"]
+    return row
+
+
+def test_the_writer_comes_from_the_transaction_else_application_name_else_the_role(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("CREATE ROLE web_user")
+        conn.execute("GRANT SELECT, UPDATE ON content_nodes TO web_user")
+    assert _update_with(nodes, "SET LOCAL audit.writer = 'polling_sync'",
+                        application_name="api")["writer"] == "polling_sync"
+    assert _update_with(nodes, application_name="api")["writer"] == "api"
+    assert _update_with(nodes)["writer"] == "postgres"
+    # SET ROLE's role, not the trigger function's owner it runs as.
+    assert _update_with(nodes, "SET LOCAL ROLE web_user")["writer"] == "web_user"
+    # SET LOCAL ends with its transaction: the next one falls back again.
+    assert _update_with(nodes, application_name="api")["writer"] == "api"
+
+
+def test_base_version_and_source_ts_come_from_the_transaction(nodes):
+    row = _update_with(nodes, "SET LOCAL audit.base_version = '7'",
+                       "SET LOCAL audit.source_ts = '2026-03-01T12:00:00.5+02:00'")
+    assert (row["base_version"], row["version"]) == (7, 2)
+    assert row["source_ts"] == "2026-03-01T12:00:00.5+02:00" and row["attrs"] is None
+
+
+def test_unusable_settings_never_fail_the_write_and_are_kept_aside(nodes):
+    row = _update_with(nodes, "SET LOCAL audit.base_version = 'seven'",
+                       "SET LOCAL audit.source_ts = 'yesterday'")
+    assert (row["base_version"], row["version"], row["source_ts"]) == (1, 2, None)
+    assert row["attrs"] == {"invalid_settings": {"audit.base_version": "seven",
+                                                 "audit.source_ts": "yesterday"}}
+
+
+def test_without_a_version_column_no_versions_are_claimed(nodes):
+    install(nodes, "content_nodes", exclude=["updated_at"])
+    row = _update_with(nodes, "SET LOCAL audit.base_version = '7'")
+    assert (row["base_version"], row["version"]) == (None, None)
+    assert row["entity_type"] == "content_nodes"
+
+
+def test_writers_need_no_access_to_the_capture_and_cannot_forge_it(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("CREATE ROLE app LOGIN")
+        conn.execute("GRANT SELECT, UPDATE ON content_nodes TO app")
+    app_dsn = nodes.replace("user=postgres", "user=app")
+    assert _update_with(nodes, writer_dsn=app_dsn)["writer"] == "app"
+    with psycopg.connect(app_dsn) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("INSERT INTO conflict_audit.transitions (ts, op, entity, field, change,"
+                     " writer, write_id) VALUES (now(), 'UPDATE', 'x', 'y', 'changed', 'w', '1')")
+
+
+def test_captured_rows_are_append_only(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("UPDATE content_nodes SET name = 'other'")
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+            conn.execute("UPDATE conflict_audit.transitions SET writer = 'someone else'")
+
+
+def test_installing_twice_is_one_trigger_and_uninstalling_keeps_what_was_captured(nodes):
+    install(nodes, "content_nodes", version_column="current_version", exclude=["updated_at"])
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        (triggers,) = conn.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = "
+                                   "'content_nodes'::regclass AND NOT tgisinternal").fetchone()
+        assert triggers == 1
+        conn.execute("UPDATE content_nodes SET name = 'once'")
+        assert len(captured(nodes)) == 1
+        assert uninstall(nodes, "content_nodes") is True
+        assert uninstall(nodes, "content_nodes") is False
+        conn.execute("UPDATE content_nodes SET name = 'not captured'")
+    assert [r["new"] for r in captured(nodes)] == ["once"]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"table": "missing"}, "no table 'missing'"),
+    ({"table": "content_nodes", "version_column": "name"}, "versions are integers"),
+    ({"table": "content_nodes", "version_column": "nope"}, "no column 'nope'"),
+    ({"table": "content_nodes", "key": ["nope"]}, "no column 'nope'"),
+    ({"table": "conflict_audit.transitions"}, "not captured"),
+])
+def test_install_refuses_what_it_cannot_capture_in_one_line(nodes, options, message):
+    with pytest.raises(AuditError, match=message):
+        install(nodes, **options)
