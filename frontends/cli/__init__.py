@@ -52,6 +52,7 @@ def _register_all() -> None:
         alert_command,
         demo_command,
         detect_commands,
+        pg_command,
         report_command,
         serve_command,
         spool_command,
@@ -62,6 +63,7 @@ def _register_all() -> None:
         module.register(app)
     serve_command.register(app)
     spool_command.register(app)
+    pg_command.register(app)
 
 
 class _NotRaised(Exception):
