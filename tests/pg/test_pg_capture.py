@@ -87,7 +87,7 @@ def test_inserts_add_and_deletes_remove_every_column_but_key_version_and_exclude
 def test_the_stamp_of_a_stamped_document_is_not_captured_nor_carried(nodes):
     with psycopg.connect(nodes, autocommit=True) as conn:
         conn.execute("UPDATE content_nodes SET preview_json = jsonb_set(preview_json,"
-                     " '{_meta,version}', '2') WHERE id = 'n1'")
+                     " '{_meta,version}', '2'), current_version = 2 WHERE id = 'n1'")
         assert captured(nodes) == []
         conn.execute("DELETE FROM content_nodes")
     (doc,) = [r["old"] for r in captured(nodes) if r["field"] == "preview_json"]
@@ -103,7 +103,29 @@ def test_a_new_key_ends_one_entity_and_begins_another_in_one_write(nodes):
     assert len({r["write_id"] for r in rows}) == 1
 
 
-def test_an_update_that_changes_nothing_or_only_excluded_columns_records_nothing(nodes):
+def test_an_update_that_changes_no_field_and_moves_the_version_on_records_nothing(nodes):
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("UPDATE content_nodes SET current_version = 2, updated_at = now() + "
+                     "interval '1 day'")
+    assert captured(nodes) == []
+
+
+def test_a_versioned_row_written_as_it_was_is_a_rewrite_of_every_captured_column(nodes):
+    # The second of two racing increments: the row is already what it writes.
+    with psycopg.connect(nodes, autocommit=True) as conn:
+        conn.execute("UPDATE content_nodes SET name = name, current_version = 1")
+        conn.execute("UPDATE content_nodes SET updated_at = now() + interval '1 day'")
+        conn.execute("UPDATE content_nodes SET current_version = 0")  # set back: also one
+    rows = captured(nodes)
+    assert [r["field"] for r in rows] == ["name", "type", "preview_json"] * 3
+    assert all(r["change"] == "changed" and r["old"] == r["new"] and r["attrs"] == {"rewrite": True}
+               for r in rows)
+    assert [(r["base_version"], r["version"]) for r in rows[::3]] == [(0, 1), (0, 1), (-1, 0)]
+    assert "_meta" not in rows[2]["new"]
+
+
+def test_without_a_version_column_an_update_that_changes_nothing_records_nothing(nodes):
+    install(nodes, "content_nodes", exclude=["updated_at"])
     with psycopg.connect(nodes, autocommit=True) as conn:
         conn.execute("UPDATE content_nodes SET name = name")
         conn.execute("UPDATE content_nodes SET updated_at = now() + interval '1 day'")

@@ -19,6 +19,25 @@
 --
 -- Versions (with a version column): `version` is the column's new value, or its old value
 -- + 1 for a delete (a delete is one more write); without one, none are claimed.
+--
+-- A rewrite: with a version column, an UPDATE that changes no captured field and does not
+-- move the version forward still claims a version, one that was there already. That is what
+-- the read-modify-write race looks like from inside the database: two writers read version 4 with value 10, both write
+-- value 11 and version 5, and the second finds the row already so. Its write is recorded as
+-- one `changed` event per captured column with old = new (attrs.rewrite), so that
+-- `lost_update` pairs it with the write it overwrote unseen. A trigger cannot know which
+-- columns or paths the statement meant, so these events are per column, jsonb columns whole.
+-- Without a version column an UPDATE that changes nothing records nothing.
+
+-- A row written as it was: every captured column, rewritten with its own value.
+CREATE OR REPLACE FUNCTION conflict_audit.rewritten(doc jsonb, list_keys jsonb, excl text[])
+RETURNS TABLE (field text, change text, old_value jsonb, new_value jsonb)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT c.key, 'changed', v, v
+    FROM jsonb_each(doc) AS c,
+         LATERAL conflict_audit.strip(c.value, c.key, list_keys, excl) AS v
+    WHERE excl IS NULL OR NOT c.key LIKE ANY (excl)
+$$;
 
 -- One row change of one entity: diff the row before and after (NULL: no row) and append.
 CREATE OR REPLACE FUNCTION conflict_audit.append_changes(
@@ -31,6 +50,7 @@ DECLARE
     setting       text;
     source_ts     text;
     invalid       jsonb;
+    may_rewrite   boolean := false;
 BEGIN
     IF version_column IS NOT NULL THEN
         version := CASE WHEN after_row IS NOT NULL THEN (after_row ->> version_column)::bigint
@@ -44,6 +64,7 @@ BEGIN
                 invalid := jsonb_build_object('audit.base_version', setting);
             END IF;
         END IF;
+        may_rewrite := op = 'UPDATE' AND version <= (before_row ->> version_column)::bigint;
     END IF;
     source_ts := nullif(current_setting('audit.source_ts', true), '');
     IF source_ts !~ '^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)$' THEN
@@ -51,6 +72,15 @@ BEGIN
         source_ts := NULL;
     END IF;
 
+    WITH changes AS (
+        SELECT d.*, false AS rewrite
+        FROM conflict_audit.diff(coalesce(before_row - hidden, '{}'),
+                                 coalesce(after_row - hidden, '{}'), '', list_keys, excl) AS d
+    ), rewrites AS (
+        SELECT r.*, true AS rewrite
+        FROM conflict_audit.rewritten(after_row - hidden, list_keys, excl) AS r
+        WHERE may_rewrite AND NOT EXISTS (SELECT FROM changes)
+    )
     INSERT INTO conflict_audit.transitions
         (ts, op, entity, entity_type, field, change, old, new, writer, actor, write_id,
          base_version, version, source_ts, attrs)
@@ -62,9 +92,10 @@ BEGIN
                          ELSE current_setting('role') END),
            nullif(current_setting('audit.actor', true), ''),
            write_id, base_version, version, source_ts,
-           CASE WHEN invalid IS NOT NULL THEN jsonb_build_object('invalid_settings', invalid) END
-    FROM conflict_audit.diff(coalesce(before_row - hidden, '{}'), coalesce(after_row - hidden, '{}'),
-                             '', list_keys, excl) AS d;
+           nullif(jsonb_strip_nulls(jsonb_build_object(
+               'invalid_settings', invalid,
+               'rewrite', CASE WHEN d.rewrite THEN true END)), '{}')
+    FROM (SELECT * FROM changes UNION ALL SELECT * FROM rewrites) AS d;
 END
 $$;
 
@@ -94,24 +125,27 @@ BEGIN
         after_row := to_jsonb(NEW);
         after_key := (SELECT string_agg(after_row ->> k, ',') FROM unnest(key_columns) AS k);
     END IF;
-    IF before_row = after_row THEN  -- an UPDATE that changed nothing
+    IF before_row = after_row AND version_column IS NULL THEN  -- not even a rewrite
         RETURN NULL;
     END IF;
     write_id := pg_current_xact_id()::text || '.' || nextval('conflict_audit.row_changes');
     IF TG_OP = 'UPDATE' AND before_key IS DISTINCT FROM after_key THEN
         -- A new key is a new entity: the old one ends, the new one begins, in one write.
-        PERFORM conflict_audit.append_changes(TG_OP, prefix || ':' || before_key, entity_type,
-            write_id, version_column, hidden, list_keys, excl, before_row, NULL);
-        PERFORM conflict_audit.append_changes(TG_OP, prefix || ':' || after_key, entity_type,
-            write_id, version_column, hidden, list_keys, excl, NULL, after_row);
+        PERFORM conflict_audit.append_changes('DELETE', prefix || ':' || before_key,
+            entity_type, write_id, version_column, hidden, list_keys, excl, before_row, NULL);
+        PERFORM conflict_audit.append_changes('INSERT', prefix || ':' || after_key,
+            entity_type, write_id, version_column, hidden, list_keys, excl, NULL, after_row);
     ELSE
-        PERFORM conflict_audit.append_changes(TG_OP, prefix || ':' || coalesce(after_key, before_key),
-            entity_type, write_id, version_column, hidden, list_keys, excl, before_row, after_row);
+        PERFORM conflict_audit.append_changes(TG_OP,
+            prefix || ':' || coalesce(after_key, before_key), entity_type, write_id,
+            version_column, hidden, list_keys, excl, before_row, after_row);
     END IF;
     RETURN NULL;
 END
 $$;
 
--- Only triggers run it: another role attaching it to a table of its own would append
--- rows as the owner.
+-- Only triggers run these: another role attaching capture() to a table of its own, or
+-- calling append_changes, would append rows as the owner.
 REVOKE ALL ON FUNCTION conflict_audit.capture() FROM PUBLIC;
+REVOKE ALL ON FUNCTION conflict_audit.append_changes(text, text, text, text, text, text[],
+                                                     jsonb, text[], jsonb, jsonb) FROM PUBLIC;
