@@ -8,7 +8,6 @@ captured row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -88,8 +87,14 @@ def _primary_key(cur: psycopg.Cursor, oid: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _list_keys_argument(list_keys: Mapping[str, str | None]) -> str:
-    return json.dumps([[like_pattern(p), k] for p, k in list_keys.items()])
+def _array(values: Iterable[str | None]) -> str:
+    """A PostgreSQL text[] literal (None: NULL), as the trigger casts its arguments."""
+    def element(value: str | None) -> str:
+        if value is None:
+            return "NULL"
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "{" + ",".join(element(v) for v in values) + "}"
 
 
 def install(
@@ -142,10 +147,11 @@ def install(
         arguments = [
             installed.entity_prefix,
             installed.entity_type,
-            json.dumps(keys),
+            _array(keys),
             version_column or "",
-            json.dumps([like_pattern(p) for p in patterns]),
-            _list_keys_argument(list_keys),
+            _array(like_pattern(p) for p in patterns),
+            _array(like_pattern(p) for p in list_keys),
+            _array(list_keys.values()),
         ]
         cur.execute(
             sql.SQL(

@@ -4,8 +4,8 @@
 -- Installed per table by `audit pg install` as
 --   CREATE TRIGGER conflict_audit_capture AFTER INSERT OR UPDATE OR DELETE ON <table>
 --   FOR EACH ROW EXECUTE FUNCTION conflict_audit.capture(<entity prefix>, <entity type>,
---       <key columns>, <version column>, <exclude patterns>, <list keys>)
--- with JSON arrays for the lists (see `\d <table>` for a table's settings).
+--       <key columns>, <version column>, <exclude patterns>, <list patterns>, <list keys>)
+-- with array literals for the lists (`\d <table>` shows a table's settings).
 --
 -- Who wrote, read from the writing transaction (`SET LOCAL audit.writer = 'workflow'`):
 --   writer        audit.writer, else application_name, else the role (SET ROLE's, else the
@@ -30,31 +30,78 @@
 -- Without a version column an UPDATE that changes nothing records nothing.
 
 -- A row written as it was: every captured column, rewritten with its own value.
-CREATE OR REPLACE FUNCTION conflict_audit.rewritten(doc jsonb, list_keys jsonb, excl text[])
-RETURNS TABLE (field text, change text, old_value jsonb, new_value jsonb)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT c.key, 'changed', v, v
-    FROM jsonb_each(doc) AS c,
-         LATERAL conflict_audit.strip(c.value, c.key, list_keys, excl) AS v
-    WHERE excl IS NULL OR NOT c.key LIKE ANY (excl)
+CREATE OR REPLACE FUNCTION conflict_audit.rewritten(doc jsonb, list_patterns text[],
+                                                    list_keys text[], excl text[])
+RETURNS SETOF conflict_audit.change LANGUAGE sql STABLE AS $$
+    SELECT e.key, 'changed', kept.value, kept.value
+    FROM jsonb_each(doc) AS e
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN excl IS NOT NULL AND jsonb_typeof(e.value) IN ('object', 'array')
+                    THEN conflict_audit.strip(e.value, e.key, list_patterns, list_keys, excl)
+                    ELSE e.value END AS value
+    ) AS kept
+    WHERE excl IS NULL OR NOT e.key LIKE ANY (excl)
 $$;
 
--- One row change of one entity: diff the row before and after (NULL: no row) and append.
-CREATE OR REPLACE FUNCTION conflict_audit.append_changes(
-    op text, entity text, entity_type text, write_id text, version_column text,
-    hidden text[], list_keys jsonb, excl text[], before_row jsonb, after_row jsonb)
-RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION conflict_audit.capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+-- A fixed search_path, as a SECURITY DEFINER function needs; generic plans: the INSERT
+-- below, planned again for each row, would cost more than the rest of the trigger.
+SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    version       bigint;
-    base_version  bigint;
-    setting       text;
-    source_ts     text;
-    invalid       jsonb;
-    may_rewrite   boolean := false;
+    prefix          text := TG_ARGV[0];
+    entity_type     text := nullif(TG_ARGV[1], '');
+    key_columns     text[] := TG_ARGV[2]::text[];
+    version_column  text := nullif(TG_ARGV[3], '');
+    excl            text[] := nullif(TG_ARGV[4]::text[], '{}');
+    list_patterns   text[] := TG_ARGV[5]::text[];
+    list_keys       text[] := TG_ARGV[6]::text[];
+    before_row      jsonb;
+    after_row       jsonb;
+    before_key      text;
+    after_key       text;
+    version         bigint;
+    old_version     bigint;
+    base_version    bigint;
+    setting         text;
+    source_ts       text;
+    invalid         jsonb;
+    writer          text;
+    entity          text;
+    before_doc      jsonb;   -- what is diffed: the row less its key and version
+    after_doc       jsonb;
+    may_rewrite     boolean;
+    attrs           jsonb;
+    write_id        text;
 BEGIN
+    -- The row as a document; the key and the version are the entity's identity and the
+    -- event's version, not fields.
+    -- (Expressions here stay free of subqueries where they can: those run as queries, ~10x
+    -- the cost of a plain expression; a composite key pays for one.)
+    IF TG_OP <> 'INSERT' THEN
+        before_row := to_jsonb(OLD);
+        before_key := before_row ->> key_columns[1];
+        IF cardinality(key_columns) > 1 THEN
+            before_key := array_to_string(ARRAY(SELECT before_row ->> k
+                                                FROM unnest(key_columns) AS k), ',');
+        END IF;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        after_row := to_jsonb(NEW);
+        after_key := after_row ->> key_columns[1];
+        IF cardinality(key_columns) > 1 THEN
+            after_key := array_to_string(ARRAY(SELECT after_row ->> k
+                                               FROM unnest(key_columns) AS k), ',');
+        END IF;
+    END IF;
+    IF before_row = after_row AND version_column IS NULL THEN  -- not even a rewrite
+        RETURN NULL;
+    END IF;
+
     IF version_column IS NOT NULL THEN
+        old_version := (before_row ->> version_column)::bigint;
         version := CASE WHEN after_row IS NOT NULL THEN (after_row ->> version_column)::bigint
-                        ELSE (before_row ->> version_column)::bigint + 1 END;
+                        ELSE old_version + 1 END;
         setting := nullif(current_setting('audit.base_version', true), '');
         IF setting ~ '^\s*-?[0-9]{1,18}\s*$' THEN
             base_version := setting::bigint;
@@ -64,7 +111,6 @@ BEGIN
                 invalid := jsonb_build_object('audit.base_version', setting);
             END IF;
         END IF;
-        may_rewrite := op = 'UPDATE' AND version <= (before_row ->> version_column)::bigint;
     END IF;
     source_ts := nullif(current_setting('audit.source_ts', true), '');
     IF source_ts !~ '^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)$' THEN
@@ -72,80 +118,53 @@ BEGIN
         source_ts := NULL;
     END IF;
 
-    WITH changes AS (
-        SELECT d.*, false AS rewrite
-        FROM conflict_audit.diff(coalesce(before_row - hidden, '{}'),
-                                 coalesce(after_row - hidden, '{}'), '', list_keys, excl) AS d
-    ), rewrites AS (
-        SELECT r.*, true AS rewrite
-        FROM conflict_audit.rewritten(after_row - hidden, list_keys, excl) AS r
-        WHERE may_rewrite AND NOT EXISTS (SELECT FROM changes)
-    )
-    INSERT INTO conflict_audit.transitions
-        (ts, op, entity, entity_type, field, change, old, new, writer, actor, write_id,
-         base_version, version, source_ts, attrs)
-    SELECT clock_timestamp(), op, entity, entity_type, d.field, d.change, d.old_value,
-           d.new_value,
-           coalesce(nullif(current_setting('audit.writer', true), ''),
-                    nullif(current_setting('application_name'), ''),
-                    CASE current_setting('role') WHEN 'none' THEN session_user::text
-                         ELSE current_setting('role') END),
-           nullif(current_setting('audit.actor', true), ''),
-           write_id, base_version, version, source_ts,
-           nullif(jsonb_strip_nulls(jsonb_build_object(
-               'invalid_settings', invalid,
-               'rewrite', CASE WHEN d.rewrite THEN true END)), '{}')
-    FROM (SELECT * FROM changes UNION ALL SELECT * FROM rewrites) AS d;
-END
-$$;
+    writer := coalesce(nullif(current_setting('audit.writer', true), ''),
+                       nullif(current_setting('application_name'), ''),
+                       CASE current_setting('role') WHEN 'none' THEN session_user::text
+                            ELSE current_setting('role') END);
 
-CREATE OR REPLACE FUNCTION conflict_audit.capture() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    prefix          text := TG_ARGV[0];
-    entity_type     text := nullif(TG_ARGV[1], '');
-    key_columns     text[] := ARRAY(SELECT jsonb_array_elements_text(TG_ARGV[2]::jsonb));
-    version_column  text := nullif(TG_ARGV[3], '');
-    excl            text[] := nullif(ARRAY(SELECT jsonb_array_elements_text(TG_ARGV[4]::jsonb)),
-                                     '{}');
-    list_keys       jsonb := TG_ARGV[5]::jsonb;
-    -- The key and the version are the entity's identity and the event's version, not fields.
-    hidden          text[] := key_columns || coalesce(version_column, '');
-    before_row      jsonb;
-    after_row       jsonb;
-    before_key      text;
-    after_key       text;
-    write_id        text;
-BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        before_row := to_jsonb(OLD);
-        before_key := (SELECT string_agg(before_row ->> k, ',') FROM unnest(key_columns) AS k);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        after_row := to_jsonb(NEW);
-        after_key := (SELECT string_agg(after_row ->> k, ',') FROM unnest(key_columns) AS k);
-    END IF;
-    IF before_row = after_row AND version_column IS NULL THEN  -- not even a rewrite
-        RETURN NULL;
+    before_row := before_row - key_columns - coalesce(version_column, '');
+    after_row := after_row - key_columns - coalesce(version_column, '');
+    may_rewrite := TG_OP = 'UPDATE' AND version <= old_version;
+    IF invalid IS NOT NULL THEN
+        attrs := jsonb_build_object('invalid_settings', invalid);
     END IF;
     write_id := pg_current_xact_id()::text || '.' || nextval('conflict_audit.row_changes');
+    entity := coalesce(before_key, after_key);
     IF TG_OP = 'UPDATE' AND before_key IS DISTINCT FROM after_key THEN
-        -- A new key is a new entity: the old one ends, the new one begins, in one write.
-        PERFORM conflict_audit.append_changes('DELETE', prefix || ':' || before_key,
-            entity_type, write_id, version_column, hidden, list_keys, excl, before_row, NULL);
-        PERFORM conflict_audit.append_changes('INSERT', prefix || ':' || after_key,
-            entity_type, write_id, version_column, hidden, list_keys, excl, NULL, after_row);
-    ELSE
-        PERFORM conflict_audit.append_changes(TG_OP,
-            prefix || ':' || coalesce(after_key, before_key), entity_type, write_id,
-            version_column, hidden, list_keys, excl, before_row, after_row);
+        -- A new key is a new entity: the old one ends (here), the new one begins (below),
+        -- in one write.
+        after_doc := '{}';
+        may_rewrite := false;
     END IF;
+    before_doc := coalesce(before_row, '{}');
+    after_doc := coalesce(after_doc, after_row, '{}');
+    LOOP
+        WITH changes AS MATERIALIZED (
+            SELECT d.*, false AS rewrite
+            FROM conflict_audit.diff(before_doc, after_doc, list_patterns, list_keys, excl) AS d
+        )
+        INSERT INTO conflict_audit.transitions
+            (ts, op, entity, entity_type, field, change, old, new, writer, actor, write_id,
+             base_version, version, source_ts, attrs)
+        SELECT clock_timestamp(), TG_OP, prefix || ':' || entity, entity_type, c.field, c.change,
+               c.old, c.new, writer, nullif(current_setting('audit.actor', true), ''), write_id,
+               base_version, version, source_ts,
+               CASE WHEN c.rewrite THEN coalesce(attrs, '{}') || '{"rewrite": true}' ELSE attrs END
+        FROM (SELECT * FROM changes
+              UNION ALL
+              SELECT r.*, true
+              FROM conflict_audit.rewritten(after_doc, list_patterns, list_keys, excl) AS r
+              WHERE may_rewrite AND NOT EXISTS (SELECT FROM changes)) AS c;
+        EXIT WHEN entity = after_key OR after_key IS NULL;
+        entity := after_key;  -- the new entity of a new key
+        before_doc := '{}';
+        after_doc := after_row;
+    END LOOP;
     RETURN NULL;
 END
 $$;
 
--- Only triggers run these: another role attaching capture() to a table of its own, or
--- calling append_changes, would append rows as the owner.
+-- Only triggers run it: another role attaching it to a table of its own would append rows
+-- as the owner.
 REVOKE ALL ON FUNCTION conflict_audit.capture() FROM PUBLIC;
-REVOKE ALL ON FUNCTION conflict_audit.append_changes(text, text, text, text, text, text[],
-                                                     jsonb, text[], jsonb, jsonb) FROM PUBLIC;

@@ -5,163 +5,179 @@
 -- (`preview_json.nodes[block-A].data.content`), keyed lists by `id` by default.
 --
 -- Patterns (list keys and excludes) arrive already turned into LIKE patterns (`*` -> `%`,
--- with `%`, `_` and `\` escaped; collectors/pg/capture.py), so that a path is tested
--- with a plain `LIKE`. list_keys is a JSON array of [pattern, key] pairs, first match first
--- (a jsonb object would not keep their order); a null key means "by position".
+-- with `%`, `_` and `\` escaped; collectors/pg/capture.py), so that a path is tested with a
+-- plain `LIKE`. List keys come as two arrays, patterns and keys, first match first; a NULL
+-- key means "by position".
 --
 -- Where the SQL side differs from docs/diff.md: nowhere in the rules. In the values:
 -- numbers are PostgreSQL numerics (no float rounding; 1e2 is 100, an integer key), and
 -- non-JSON column types are written as to_jsonb writes them (timestamps as ISO text).
+--
+-- Written for the trigger's hot path, where every statement and every PL/pgSQL expression
+-- has a fixed cost per transaction: `diff` is one recursive query, which PostgreSQL inlines
+-- into the trigger's INSERT (one statement per row change), and it walks only into the
+-- children that differ. The PL/pgSQL helpers run only for lists and for values that must
+-- lose excluded parts.
 
--- The key of the first list_keys pattern that matches the array's path (NULL: positional).
-CREATE OR REPLACE FUNCTION conflict_audit.list_key(path text, list_keys jsonb)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT pair ->> 1
-    FROM jsonb_array_elements(list_keys) WITH ORDINALITY AS p(pair, n)
-    WHERE path LIKE pair ->> 0
-    ORDER BY n
-    LIMIT 1
+DO $$
+BEGIN
+    IF to_regtype('conflict_audit.change') IS NULL THEN
+        CREATE TYPE conflict_audit.change AS (field text, change text, old jsonb, new jsonb);
+    END IF;
+END
 $$;
 
 -- Whether an array may be diffed by `k`: every element an object holding `k` with a string
 -- or integer value (not a boolean, not a float), and no key text twice. An empty array may.
 CREATE OR REPLACE FUNCTION conflict_audit.keyed(arr jsonb, k text)
-RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(
-        bool_and(coalesce(jsonb_typeof(e -> k) = 'string'
-                          OR (jsonb_typeof(e -> k) = 'number' AND e ->> k ~ '^-?[0-9]+$'),
-                          false))
-        AND count(DISTINCT e ->> k) = count(*),
-        true)
-    FROM jsonb_array_elements(arr) AS e
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(
+                bool_and(coalesce(jsonb_typeof(e -> k) = 'string'
+                                  OR (jsonb_typeof(e -> k) = 'number' AND e ->> k ~ '^-?[0-9]+$'),
+                                  false))
+                AND count(DISTINCT e ->> k) = count(*),
+                true)
+            FROM jsonb_array_elements(arr) AS e);
+END
 $$;
 
--- The path of a child: `a.b` for an object key or a list index, `l[key]` for a keyed element
--- (with `\` and `]` escaped inside the brackets); no dot before the first step.
-CREATE OR REPLACE FUNCTION conflict_audit.child_path(path text, step text, keyed boolean)
+-- The key an array at `path` is diffed by: the first list_keys pattern that matches the
+-- path names it, and every element of the arrays given must carry it (NULL: by position).
+CREATE OR REPLACE FUNCTION conflict_audit.list_key(path text, patterns text[], keys text[],
+                                                   a jsonb, b jsonb DEFAULT '[]')
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(patterns), 0) LOOP
+        IF path LIKE patterns[i] THEN
+            IF keys[i] IS NOT NULL AND conflict_audit.keyed(a, keys[i])
+               AND conflict_audit.keyed(b, keys[i]) THEN
+                RETURN keys[i];
+            END IF;
+            RETURN NULL;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- The path of an element of the array at `path`: by key in brackets (`\` and `]` escaped),
+-- else by index after a dot (no dot before the first step).
+CREATE OR REPLACE FUNCTION conflict_audit.element_path(path text, key text, index bigint)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE
-        WHEN keyed THEN path || '[' || replace(replace(step, '\', '\\'), ']', '\]') || ']'
-        WHEN path = '' THEN step
-        ELSE path || '.' || step
-    END
-$$;
-
--- The pairs of children of two containers of one kind that differ, with their paths:
--- object keys, list elements by position, or list elements by key. NULL = absent.
-CREATE OR REPLACE FUNCTION conflict_audit.children(a jsonb, b jsonb, path text, key text)
-RETURNS TABLE (child_path text, before_value jsonb, after_value jsonb)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT conflict_audit.child_path(path, coalesce(x.key, y.key), false), x.value, y.value
-    FROM jsonb_each(a) AS x FULL JOIN jsonb_each(b) AS y ON x.key = y.key
-    WHERE jsonb_typeof(a) = 'object' AND x.value IS DISTINCT FROM y.value
-    UNION ALL
-    SELECT conflict_audit.child_path(path, (coalesce(x.n, y.n) - 1)::text, false), x.e, y.e
-    FROM jsonb_array_elements(a) WITH ORDINALITY AS x(e, n)
-         FULL JOIN jsonb_array_elements(b) WITH ORDINALITY AS y(e, n) ON x.n = y.n
-    WHERE jsonb_typeof(a) = 'array' AND key IS NULL AND x.e IS DISTINCT FROM y.e
-    UNION ALL
-    SELECT conflict_audit.child_path(path, coalesce(x.k, y.k), true), x.e, y.e
-    FROM (SELECT e ->> key AS k, e FROM jsonb_array_elements(a) AS e) AS x
-         FULL JOIN (SELECT e ->> key AS k, e FROM jsonb_array_elements(b) AS e) AS y
-         ON x.k = y.k
-    WHERE jsonb_typeof(a) = 'array' AND key IS NOT NULL AND x.e IS DISTINCT FROM y.e
+    SELECT CASE WHEN key IS NOT NULL
+                THEN path || '[' || replace(replace(key, '\', '\\'), ']', '\]') || ']'
+                WHEN path = '' THEN index::text
+                ELSE path || '.' || index END
 $$;
 
 -- A value an event carries, without its excluded parts. Inside it, an array's elements are
 -- addressed by key when the keyed rule accepts that array on its own, else by index.
-CREATE OR REPLACE FUNCTION conflict_audit.strip(v jsonb, path text, list_keys jsonb,
-                                                excl text[])
+CREATE OR REPLACE FUNCTION conflict_audit.strip(v jsonb, path text, list_patterns text[],
+                                                list_keys text[], excl text[])
 RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     live  text[];   -- the patterns that may match a path below this one
     key   text;
     item  record;
+    p     text;
     out   jsonb;
 BEGIN
-    IF excl IS NULL OR jsonb_typeof(v) NOT IN ('object', 'array') THEN
+    IF excl IS NULL OR jsonb_typeof(v) NOT IN ('object', 'array') OR v IS NULL THEN
         RETURN v;
     END IF;
     -- A pattern whose literal start (up to its first wildcard or escape) leads elsewhere
     -- cannot match below here: dropping it keeps a large inserted document from being
     -- walked for a pattern such as `content._meta`.
-    live := ARRAY(SELECT p FROM unnest(excl) AS p
-                  WHERE starts_with(path, substring(p FROM '^[^%\\]*'))
-                     OR starts_with(substring(p FROM '^[^%\\]*'), path));
+    live := ARRAY(SELECT x FROM unnest(excl) AS x
+                  WHERE starts_with(path, substring(x FROM '^[^%\\]*'))
+                     OR starts_with(substring(x FROM '^[^%\\]*'), path));
     IF cardinality(live) = 0 THEN
         RETURN v;
     END IF;
     IF jsonb_typeof(v) = 'object' THEN
         out := '{}';
         FOR item IN SELECT e.key AS k, e.value AS val FROM jsonb_each(v) AS e LOOP
-            CONTINUE WHEN conflict_audit.child_path(path, item.k, false) LIKE ANY (live);
+            p := CASE WHEN path = '' THEN item.k ELSE path || '.' || item.k END;
+            CONTINUE WHEN p LIKE ANY (live);
             out := out || jsonb_build_object(item.k, conflict_audit.strip(
-                item.val, conflict_audit.child_path(path, item.k, false), list_keys, live));
+                item.val, p, list_patterns, list_keys, live));
         END LOOP;
         RETURN out;
     END IF;
-    key := conflict_audit.list_key(path, list_keys);
-    IF key IS NOT NULL AND NOT conflict_audit.keyed(v, key) THEN
-        key := NULL;
-    END IF;
+    key := conflict_audit.list_key(path, list_patterns, list_keys, v);
     out := '[]';
     FOR item IN
-        SELECT conflict_audit.child_path(path, coalesce(e ->> key, (n - 1)::text),
-                                         key IS NOT NULL) AS p, e AS val
+        SELECT conflict_audit.element_path(path, e ->> key, n - 1) AS p, e
         FROM jsonb_array_elements(v) WITH ORDINALITY AS t(e, n)
         ORDER BY n
     LOOP
         CONTINUE WHEN item.p LIKE ANY (live);
-        out := out || jsonb_build_array(conflict_audit.strip(item.val, item.p, list_keys, live));
+        out := out || jsonb_build_array(conflict_audit.strip(item.e, item.p, list_patterns,
+                                                             list_keys, live));
     END LOOP;
     RETURN out;
 END
 $$;
 
--- The changes that turn `a` into `b` below `path` ('' at the root, reported as `$`).
-CREATE OR REPLACE FUNCTION conflict_audit.diff(a jsonb, b jsonb, path text, list_keys jsonb,
-                                               excl text[])
-RETURNS TABLE (field text, change text, old_value jsonb, new_value jsonb)
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    kind  text := jsonb_typeof(a);
-    key   text;
-    c     record;
-BEGIN
-    IF a = b THEN  -- jsonb equality is JSON equality: 1 = 1.0, true <> 1, key order ignored
-        RETURN;
-    END IF;
-    IF kind NOT IN ('object', 'array') OR kind <> jsonb_typeof(b) THEN
-        RETURN QUERY SELECT coalesce(nullif(path, ''), '$'), 'changed',
-                            conflict_audit.strip(a, path, list_keys, excl),
-                            conflict_audit.strip(b, path, list_keys, excl);
-        RETURN;
-    END IF;
-    IF kind = 'array' THEN
-        key := conflict_audit.list_key(path, list_keys);
-        IF key IS NOT NULL AND NOT (conflict_audit.keyed(a, key) AND conflict_audit.keyed(b, key))
-        THEN
-            key := NULL;
-        END IF;
-    END IF;
-    FOR c IN SELECT * FROM conflict_audit.children(a, b, path, key) LOOP
-        CONTINUE WHEN excl IS NOT NULL AND c.child_path LIKE ANY (excl);
-        IF c.before_value IS NULL THEN
-            RETURN QUERY SELECT c.child_path, 'added', NULL::jsonb,
-                                conflict_audit.strip(c.after_value, c.child_path, list_keys, excl);
-        ELSIF c.after_value IS NULL THEN
-            RETURN QUERY SELECT c.child_path, 'removed',
-                                conflict_audit.strip(c.before_value, c.child_path, list_keys, excl),
-                                NULL::jsonb;
-        ELSIF jsonb_typeof(c.before_value) IN ('object', 'array')
-              AND jsonb_typeof(c.before_value) = jsonb_typeof(c.after_value) THEN
-            RETURN QUERY SELECT * FROM conflict_audit.diff(c.before_value, c.after_value,
-                                                           c.child_path, list_keys, excl);
-        ELSE  -- two scalars, or a scalar against a container: one change, no call deeper
-            RETURN QUERY SELECT c.child_path, 'changed',
-                                conflict_audit.strip(c.before_value, c.child_path, list_keys, excl),
-                                conflict_audit.strip(c.after_value, c.child_path, list_keys, excl);
-        END IF;
-    END LOOP;
-END
+-- The changes that turn document `a` into `b`: (field, change, old, new), NULL = absent.
+-- `walk` holds every pair of values that differ, from the root down: the children of two
+-- containers of one kind are walked into (object keys; list elements by key, or by
+-- position), anything else that differs is a change at its path ('' is the root, `$`).
+CREATE OR REPLACE FUNCTION conflict_audit.diff(a jsonb, b jsonb, list_patterns text[],
+                                               list_keys text[], excl text[])
+RETURNS SETOF conflict_audit.change LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE walk (path, va, vb) AS (
+        SELECT '', a, b
+        UNION ALL
+        SELECT c.path, c.va, c.vb
+        FROM walk AS w
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN jsonb_typeof(w.va) = 'array'
+                        THEN conflict_audit.list_key(w.path, list_patterns, list_keys, w.va, w.vb)
+                   END AS key
+        ) AS k
+        CROSS JOIN LATERAL (
+            -- (each branch runs only for its kind of container: its condition names no
+            -- column of its own, so it gates the branch)
+            -- object keys whose values differ, or that only `vb` has
+            SELECT CASE WHEN w.path = '' THEN y.key ELSE w.path || '.' || y.key END AS path,
+                   w.va -> y.key AS va, y.value AS vb
+            FROM jsonb_each(w.vb) AS y
+            WHERE jsonb_typeof(w.va) = 'object' AND w.va -> y.key IS DISTINCT FROM y.value
+            UNION ALL
+            -- object keys only `va` has (if any: then va || vb has more than vb)
+            SELECT CASE WHEN w.path = '' THEN x.key ELSE w.path || '.' || x.key END,
+                   x.value, NULL
+            FROM jsonb_each(w.va) AS x
+            WHERE jsonb_typeof(w.va) = 'object' AND (w.va || w.vb) <> w.vb AND NOT w.vb ? x.key
+            UNION ALL
+            -- list elements by position
+            SELECT conflict_audit.element_path(w.path, NULL, coalesce(x.n, y.n) - 1), x.e, y.e
+            FROM jsonb_array_elements(w.va) WITH ORDINALITY AS x(e, n)
+                 FULL JOIN jsonb_array_elements(w.vb) WITH ORDINALITY AS y(e, n) ON x.n = y.n
+            WHERE jsonb_typeof(w.va) = 'array' AND k.key IS NULL AND x.e IS DISTINCT FROM y.e
+            UNION ALL
+            -- list elements by key, wherever they stand
+            SELECT conflict_audit.element_path(w.path, coalesce(x.k, y.k), NULL), x.e, y.e
+            FROM (SELECT e ->> k.key AS k, e FROM jsonb_array_elements(w.va) AS e) AS x
+                 FULL JOIN (SELECT e ->> k.key AS k, e FROM jsonb_array_elements(w.vb) AS e) AS y
+                 ON x.k = y.k
+            WHERE jsonb_typeof(w.va) = 'array' AND k.key IS NOT NULL AND x.e IS DISTINCT FROM y.e
+        ) AS c
+        WHERE jsonb_typeof(w.va) IN ('object', 'array') AND jsonb_typeof(w.va) = jsonb_typeof(w.vb)
+          AND w.va <> w.vb
+          AND (excl IS NULL OR NOT c.path LIKE ANY (excl))
+    )
+    SELECT coalesce(nullif(path, ''), '$'),
+           CASE WHEN va IS NULL THEN 'added' WHEN vb IS NULL THEN 'removed' ELSE 'changed' END,
+           CASE WHEN excl IS NOT NULL AND jsonb_typeof(va) IN ('object', 'array')
+                THEN conflict_audit.strip(va, path, list_patterns, list_keys, excl) ELSE va END,
+           CASE WHEN excl IS NOT NULL AND jsonb_typeof(vb) IN ('object', 'array')
+                THEN conflict_audit.strip(vb, path, list_patterns, list_keys, excl) ELSE vb END
+    FROM walk
+    -- jsonb equality is JSON equality: 1 = 1.0, true <> 1, key order ignored
+    WHERE va IS NULL OR vb IS NULL
+       OR (va <> vb AND NOT (jsonb_typeof(va) IN ('object', 'array')
+                             AND jsonb_typeof(va) = jsonb_typeof(vb)))
 $$;
