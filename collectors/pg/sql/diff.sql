@@ -14,10 +14,10 @@
 -- non-JSON column types are written as to_jsonb writes them (timestamps as ISO text).
 --
 -- Written for the trigger's hot path, where every statement and every PL/pgSQL expression
--- has a fixed cost per transaction: `diff` is one recursive query, which PostgreSQL inlines
--- into the trigger's INSERT (one statement per row change), and it walks only into the
--- children that differ. The PL/pgSQL helpers run only for lists and for values that must
--- lose excluded parts.
+-- has a fixed cost: `diff` is one recursive query, which PostgreSQL inlines into the
+-- trigger's INSERT (one statement per row change), and it walks only into the children that
+-- differ. The PL/pgSQL helpers run only for lists and for values that must lose excluded
+-- parts. (bench/pg.py measures what it costs a writer.)
 
 DO $$
 BEGIN
@@ -120,10 +120,35 @@ BEGIN
 END
 $$;
 
+-- The children of two arrays at `path` that differ, with their paths: by key where the
+-- list keys and the elements allow it, else by position (a value NULL: absent on that side).
+CREATE OR REPLACE FUNCTION conflict_audit.elements(path text, a jsonb, b jsonb,
+                                                   list_patterns text[], list_keys text[])
+RETURNS TABLE (child_path text, va jsonb, vb jsonb) LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    key  text := conflict_audit.list_key(path, list_patterns, list_keys, a, b);
+BEGIN
+    IF key IS NULL THEN
+        RETURN QUERY
+            SELECT conflict_audit.element_path(path, NULL, coalesce(x.n, y.n) - 1), x.e, y.e
+            FROM jsonb_array_elements(a) WITH ORDINALITY AS x(e, n)
+                 FULL JOIN jsonb_array_elements(b) WITH ORDINALITY AS y(e, n) ON x.n = y.n
+            WHERE x.e IS DISTINCT FROM y.e;
+    ELSE  -- wherever the elements stand
+        RETURN QUERY
+            SELECT conflict_audit.element_path(path, coalesce(x.k, y.k), NULL), x.e, y.e
+            FROM (SELECT e ->> key AS k, e FROM jsonb_array_elements(a) AS e) AS x
+                 FULL JOIN (SELECT e ->> key AS k, e FROM jsonb_array_elements(b) AS e) AS y
+                 ON x.k = y.k
+            WHERE x.e IS DISTINCT FROM y.e;
+    END IF;
+END
+$$;
+
 -- The changes that turn document `a` into `b`: (field, change, old, new), NULL = absent.
 -- `walk` holds every pair of values that differ, from the root down: the children of two
--- containers of one kind are walked into (object keys; list elements by key, or by
--- position), anything else that differs is a change at its path ('' is the root, `$`).
+-- containers of one kind are walked into (object keys; list elements), anything else that
+-- differs is a change at its path ('' is the root, `$`).
 CREATE OR REPLACE FUNCTION conflict_audit.diff(a jsonb, b jsonb, list_patterns text[],
                                                list_keys text[], excl text[])
 RETURNS SETOF conflict_audit.change LANGUAGE sql STABLE AS $$
@@ -132,11 +157,6 @@ RETURNS SETOF conflict_audit.change LANGUAGE sql STABLE AS $$
         UNION ALL
         SELECT c.path, c.va, c.vb
         FROM walk AS w
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN jsonb_typeof(w.va) = 'array'
-                        THEN conflict_audit.list_key(w.path, list_patterns, list_keys, w.va, w.vb)
-                   END AS key
-        ) AS k
         CROSS JOIN LATERAL (
             -- (each branch runs only for its kind of container: its condition names no
             -- column of its own, so it gates the branch)
@@ -152,18 +172,8 @@ RETURNS SETOF conflict_audit.change LANGUAGE sql STABLE AS $$
             FROM jsonb_each(w.va) AS x
             WHERE jsonb_typeof(w.va) = 'object' AND (w.va || w.vb) <> w.vb AND NOT w.vb ? x.key
             UNION ALL
-            -- list elements by position
-            SELECT conflict_audit.element_path(w.path, NULL, coalesce(x.n, y.n) - 1), x.e, y.e
-            FROM jsonb_array_elements(w.va) WITH ORDINALITY AS x(e, n)
-                 FULL JOIN jsonb_array_elements(w.vb) WITH ORDINALITY AS y(e, n) ON x.n = y.n
-            WHERE jsonb_typeof(w.va) = 'array' AND k.key IS NULL AND x.e IS DISTINCT FROM y.e
-            UNION ALL
-            -- list elements by key, wherever they stand
-            SELECT conflict_audit.element_path(w.path, coalesce(x.k, y.k), NULL), x.e, y.e
-            FROM (SELECT e ->> k.key AS k, e FROM jsonb_array_elements(w.va) AS e) AS x
-                 FULL JOIN (SELECT e ->> k.key AS k, e FROM jsonb_array_elements(w.vb) AS e) AS y
-                 ON x.k = y.k
-            WHERE jsonb_typeof(w.va) = 'array' AND k.key IS NOT NULL AND x.e IS DISTINCT FROM y.e
+            SELECT * FROM conflict_audit.elements(w.path, w.va, w.vb, list_patterns, list_keys)
+            WHERE jsonb_typeof(w.va) = 'array'
         ) AS c
         WHERE jsonb_typeof(w.va) IN ('object', 'array') AND jsonb_typeof(w.va) = jsonb_typeof(w.vb)
           AND w.va <> w.vb
