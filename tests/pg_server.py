@@ -9,10 +9,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,24 @@ def bindir() -> Path | None:
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                       key=lambda p: int(Path(p).parts[-3]))
     return Path(versions[-1]).parent if versions else None
+
+
+def apt_install(package: str, found: Callable[[], T | None]) -> T:
+    """Install a Debian package when ``found()`` finds nothing (CI runs as root on a clean
+    machine) and return what ``found()`` finds then; LookupError says why it could not."""
+    if not shutil.which("apt-get"):
+        raise LookupError(f"{package} is not installed and this machine has no apt-get")
+    if os.geteuid() != 0:
+        raise LookupError(f"{package} is not installed and installing it needs root (apt-get)")
+    proc = subprocess.run(
+        f"apt-get update && apt-get install -y -o DPkg::Lock::Timeout=600 {package}",
+        shell=True, capture_output=True, text=True, timeout=1800, check=False,
+    )
+    result = found()
+    if proc.returncode != 0 or result is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        raise LookupError(f"installing {package} with apt-get failed: {tail}")
+    return result
 
 
 def _free_port() -> int:

@@ -10,36 +10,21 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from pg_server import Server, bindir, temporary_server
+from pg_server import Server, apt_install, bindir, temporary_server
 
 psycopg = pytest.importorskip("psycopg", reason="the pg extra is not installed")
 
 
-def _install_postgresql() -> Path:
-    if not shutil.which("apt-get"):
-        pytest.skip("PostgreSQL is not installed and this machine has no apt-get to install it")
-    if os.geteuid() != 0:
-        pytest.skip("PostgreSQL is not installed and installing it needs root (apt-get)")
-    proc = subprocess.run(
-        "apt-get update && apt-get install -y -o DPkg::Lock::Timeout=600 postgresql",
-        shell=True, capture_output=True, text=True, timeout=1800, check=False,
-    )
-    found = bindir()
-    if proc.returncode != 0 or found is None:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        pytest.skip(f"installing postgresql with apt-get failed: {tail}")
-    return found
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
-    with temporary_server(bindir() or _install_postgresql(), "max_connections=50") as server:
+    try:
+        binaries = bindir() or apt_install("postgresql", bindir)
+    except LookupError as exc:
+        pytest.skip(str(exc))
+    with temporary_server(binaries, "max_connections=50") as server:
         yield server
 
 

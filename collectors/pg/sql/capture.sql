@@ -43,6 +43,17 @@ RETURNS SETOF conflict_audit.change LANGUAGE sql STABLE AS $$
     WHERE excl IS NULL OR NOT e.key LIKE ANY (excl)
 $$;
 
+-- The entity key of a row: its key column's value, or its key columns' joined by ','.
+CREATE OR REPLACE FUNCTION conflict_audit.key_text(row_doc jsonb, key_columns text[])
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF cardinality(key_columns) = 1 THEN  -- a plain expression: a subquery would run as a query
+        RETURN row_doc ->> key_columns[1];
+    END IF;
+    RETURN array_to_string(ARRAY(SELECT row_doc ->> k FROM unnest(key_columns) AS k), ',');
+END
+$$;
+
 CREATE OR REPLACE FUNCTION conflict_audit.capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 -- A fixed search_path, as a SECURITY DEFINER function needs; generic plans: the INSERT
@@ -76,23 +87,13 @@ DECLARE
 BEGIN
     -- The row as a document; the key and the version are the entity's identity and the
     -- event's version, not fields.
-    -- (Expressions here stay free of subqueries where they can: those run as queries, ~10x
-    -- the cost of a plain expression; a composite key pays for one.)
     IF TG_OP <> 'INSERT' THEN
         before_row := to_jsonb(OLD);
-        before_key := before_row ->> key_columns[1];
-        IF cardinality(key_columns) > 1 THEN
-            before_key := array_to_string(ARRAY(SELECT before_row ->> k
-                                                FROM unnest(key_columns) AS k), ',');
-        END IF;
+        before_key := conflict_audit.key_text(before_row, key_columns);
     END IF;
     IF TG_OP <> 'DELETE' THEN
         after_row := to_jsonb(NEW);
-        after_key := after_row ->> key_columns[1];
-        IF cardinality(key_columns) > 1 THEN
-            after_key := array_to_string(ARRAY(SELECT after_row ->> k
-                                               FROM unnest(key_columns) AS k), ',');
-        END IF;
+        after_key := conflict_audit.key_text(after_row, key_columns);
     END IF;
     IF before_row = after_row AND version_column IS NULL THEN  -- not even a rewrite
         RETURN NULL;
