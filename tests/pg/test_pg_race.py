@@ -25,7 +25,7 @@ from collectors.pg import install
 from collectors.store import open_store
 from frontends.cli import main
 
-THREADS, ROWS, ROUNDS = 8, 3, 12
+THREADS, ROWS, ROUNDS = 8, 3, 8
 
 
 class _Stale(Exception):
