@@ -18,7 +18,6 @@ from psycopg import sql
 from audit.errors import AuditError, first_line
 
 TRIGGER = "conflict_audit_capture"
-CAPTURE_TABLE = "conflict_audit.transitions"
 DEFAULT_LIST_KEYS: Mapping[str, str | None] = {"*": "id"}  # docs/diff.md: keyed lists
 STAMP_KEY = "_meta"  # docs/diff.md: a document's stamp is never diffed
 _INTEGER_TYPES = ("smallint", "integer", "bigint")

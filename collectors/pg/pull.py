@@ -51,7 +51,8 @@ def pull(
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         with conn.cursor() as cur:
             source = _source_id(cur)
-            # The first statement fixes the snapshot every later one reads.
+            # REPEATABLE READ: the transaction's first statement fixed the snapshot, and
+            # pg_current_snapshot() is that one, the snapshot the rows are read in.
             (xmin,) = cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
                                   ).fetchone()
             mark = con.execute("SELECT value FROM meta WHERE key = ?", [_mark_key(source)]

@@ -21,13 +21,16 @@
 -- + 1 for a delete (a delete is one more write); without one, none are claimed.
 --
 -- A rewrite: with a version column, an UPDATE that changes no captured field and does not
--- move the version forward still claims a version, one that was there already. That is what
--- the read-modify-write race looks like from inside the database: two writers read version 4 with value 10, both write
--- value 11 and version 5, and the second finds the row already so. Its write is recorded as
--- one `changed` event per captured column with old = new (attrs.rewrite), so that
--- `lost_update` pairs it with the write it overwrote unseen. A trigger cannot know which
--- columns or paths the statement meant, so these events are per column, jsonb columns whole.
--- Without a version column an UPDATE that changes nothing records nothing.
+-- move the version forward still claims a version, one that was there already. That is
+-- what the read-modify-write race looks like from inside the database: two writers read
+-- version 4 with value 10, both write value 11 and version 5, and the second finds the row
+-- already so. Its write is recorded as one `changed` event per captured column with
+-- old = new (attrs.rewrite), so that `lost_update` pairs it with the write it overwrote
+-- unseen. A trigger cannot know which columns or paths the statement meant, so these events
+-- are per column, jsonb columns whole. Without a version column an UPDATE that changes
+-- nothing records nothing.
+--
+-- Cost: bench/pg.py; README "Capturing at the database".
 
 -- A row written as it was: every captured column, rewritten with its own value.
 CREATE OR REPLACE FUNCTION conflict_audit.rewritten(doc jsonb, list_patterns text[],
