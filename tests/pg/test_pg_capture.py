@@ -222,3 +222,16 @@ def test_installing_twice_is_one_trigger_and_uninstalling_keeps_what_was_capture
 def test_install_refuses_what_it_cannot_capture_in_one_line(nodes, options, message):
     with pytest.raises(AuditError, match=message):
         install(nodes, **options)
+
+
+def test_odd_rows_are_captured_without_failing_the_write(pg_dsn):
+    """A NULL in a nullable --key column, a version column that no longer holds integers."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id serial PRIMARY KEY, slug text, body text, rev int)")
+        install(pg_dsn, "notes", key=["slug"], version_column="rev")
+        conn.execute("INSERT INTO notes (slug, body, rev) VALUES (NULL, 'x', 1)")
+        conn.execute("ALTER TABLE notes ALTER COLUMN rev TYPE text")
+        conn.execute("UPDATE notes SET body = 'y', rev = 'two'")
+    rows = captured(pg_dsn)
+    assert {r["entity"] for r in rows} == {"notes:"}
+    assert [(r["field"], r["version"]) for r in rows if r["op"] == "UPDATE"] == [("body", None)]

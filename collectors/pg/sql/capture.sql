@@ -46,15 +46,22 @@ RETURNS SETOF conflict_audit.change LANGUAGE sql STABLE AS $$
     WHERE excl IS NULL OR NOT e.key LIKE ANY (excl)
 $$;
 
--- The entity key of a row: its key column's value, or its key columns' joined by ','.
+-- The entity key of a row: its key column's value, or its key columns' joined by ','. A
+-- NULL (a nullable --key column) is written as nothing: the row's write must not fail.
 CREATE OR REPLACE FUNCTION conflict_audit.key_text(row_doc jsonb, key_columns text[])
 RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF cardinality(key_columns) = 1 THEN  -- a plain expression: a subquery would run as a query
-        RETURN row_doc ->> key_columns[1];
+        RETURN coalesce(row_doc ->> key_columns[1], '');
     END IF;
-    RETURN array_to_string(ARRAY(SELECT row_doc ->> k FROM unnest(key_columns) AS k), ',');
+    RETURN array_to_string(ARRAY(SELECT row_doc ->> k FROM unnest(key_columns) AS k), ',', '');
 END
+$$;
+
+-- An integer (bigint) from text, or NULL when it is not one: never an error.
+CREATE OR REPLACE FUNCTION conflict_audit.integer_or_null(value text)
+RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN value ~ '^\s*-?[0-9]{1,18}\s*$' THEN value::bigint END
 $$;
 
 CREATE OR REPLACE FUNCTION conflict_audit.capture() RETURNS trigger
@@ -103,13 +110,15 @@ BEGIN
     END IF;
 
     IF version_column IS NOT NULL THEN
-        old_version := (before_row ->> version_column)::bigint;
-        version := CASE WHEN after_row IS NOT NULL THEN (after_row ->> version_column)::bigint
+        -- (install checked that the column holds integers; should it have changed since,
+        -- a value that is not one is no version rather than a failed write)
+        old_version := conflict_audit.integer_or_null(before_row ->> version_column);
+        version := CASE WHEN after_row IS NOT NULL
+                        THEN conflict_audit.integer_or_null(after_row ->> version_column)
                         ELSE old_version + 1 END;
         setting := nullif(current_setting('audit.base_version', true), '');
-        IF setting ~ '^\s*-?[0-9]{1,18}\s*$' THEN
-            base_version := setting::bigint;
-        ELSE
+        base_version := conflict_audit.integer_or_null(setting);
+        IF base_version IS NULL THEN
             base_version := version - 1;
             IF setting IS NOT NULL THEN
                 invalid := jsonb_build_object('audit.base_version', setting);
