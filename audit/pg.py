@@ -1,7 +1,7 @@
 """Tell the PostgreSQL capture trigger who is writing (docs/contract.md §6).
 
 The trigger that `audit pg install` puts on a table reads the writer from settings of the
-writing transaction, as ``SET LOCAL audit.writer = 'workflow'`` sets them. These helpers
+writing transaction, as ``SET LOCAL audit.writer = 'workflow'`` sets them. These functions
 set them from the current ``audit.writer(...)`` scope, so code that already names its
 writer for the instrumentation names it for the database too::
 

@@ -1,7 +1,7 @@
-"""A real PostgreSQL server for the capture tests: one per test session, a database per test.
+"""A real PostgreSQL server for the capture tests: one per test run, a database per test.
 
 The server (tests/pg_server.py) listens only on a Unix socket in a temporary folder, with
-fsync off, and is stopped when the session ends. Debian's `postgresql` is installed with apt
+fsync off, and is stopped when the test run ends. Debian's `postgresql` is installed with apt
 when initdb is missing (CI runs as root on a clean machine), as tests/frontends/test_report.py
 installs chromium.
 """

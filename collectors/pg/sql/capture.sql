@@ -9,7 +9,7 @@
 --
 -- Who wrote, read from the writing transaction (`SET LOCAL audit.writer = 'workflow'`):
 --   writer        audit.writer, else application_name, else the role (SET ROLE's, else the
---                 session's: the function runs as its owner, so current_user would lie)
+--                 login role: the function runs as its owner, so current_user would lie)
 --   actor         audit.actor
 --   source_ts     audit.source_ts
 --   base_version  audit.base_version, else version - 1

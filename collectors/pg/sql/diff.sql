@@ -16,7 +16,7 @@
 -- Written for the trigger's hot path, where every statement and every PL/pgSQL expression
 -- has a fixed cost: `diff` is one recursive query, which PostgreSQL inlines into the
 -- trigger's INSERT (one statement per row change), and it walks only into the children that
--- differ. The PL/pgSQL helpers run only for lists and for values that must lose excluded
+-- differ. The PL/pgSQL functions run only for lists and for values that must lose excluded
 -- parts. (bench/pg.py measures what it costs a writer.)
 
 DO $$
