@@ -1,19 +1,26 @@
 """Field-level diff: which fields of a document one write changed, as contract paths.
 
-A change is ``(field, change, old, new)``: ``field`` a dotted path with list indexes as
-numbers (``indexingList.0.status``), ``$`` for the value as a whole; ``change`` one of
+The rules are docs/diff.md's (the JavaScript client, the PostgreSQL trigger and the snapshot
+import follow the same ones; tests/fixtures/diff_cases.json holds the worked cases). A change
+is ``(field, change, old, new)``: ``field`` a path (``data.content``, ``indexingList.0.status``,
+``nodes[block-A].data.content``), ``$`` for the value as a whole; ``change`` one of
 ``changed``/``added``/``removed``; ``old``/``new`` the values, ``MISSING`` when absent.
 
-JSON semantics: dict keys are added or removed, lists are compared index by index (a longer
-list has ``items.3`` added), numbers compare by value (``1 == 1.0``) but booleans are not
-numbers. JSON-like data (dict, list, tuple, str, int, float, bool, None) goes through a
-hand-written walk (~100x faster than DeepDiff, which is what makes leaving the
-instrumentation on affordable); any other value (sets, custom objects) is handed to DeepDiff.
+Lists of objects that all carry a unique key (``list_keys``, default ``id``) pair their
+elements by key, so an insert, a delete or a move does not shift every later element; other
+lists pair by position. ``exclude`` patterns drop paths (UI state, transport flags) from the
+diff and from the values events carry. `Rules` holds both, compiled once.
+
+JSON-like data (dict, list, tuple, str, int, float, bool, None) goes through a hand-written
+walk (~100x faster than DeepDiff, which is what makes leaving the instrumentation on
+affordable); any other value (sets, custom objects) is handed to DeepDiff.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -31,6 +38,8 @@ class _Missing:
 
 MISSING: Final = _Missing()
 ROOT: Final = "$"
+STAMP_KEY: Final = "_meta"  # the document's metadata stamp (audit/stamp.py): never diffed
+DEFAULT_LIST_KEYS: Final[Mapping[str, str | None]] = {"*": "id"}
 
 Change = tuple[str, str, Any, Any]
 
@@ -38,82 +47,269 @@ SCALARS: Final = frozenset((str, int, float, bool, type(None)))  # compared, cop
 _NUMBERS: Final = frozenset((int, float))
 _CONTAINERS: Final = frozenset((dict, list, tuple))
 
-# Paths are built as (parent, key) pairs and turned into text only for a reported change:
-# most of a document is unchanged, and formatting every path would cost more than the walk.
+# Paths are built as (parent, step) pairs and turned into text only for a reported change or a
+# pattern to match: most of a document is unchanged, and formatting every path would cost more
+# than the walk. A step is an object key, a list index, or an `_Item` (a list element by key).
 Path = tuple[Any, Any] | None
+
+
+class _Item(str):
+    """A path step naming a list element by its key, held as written: ``[block-A]``."""
+
+    __slots__ = ()
+
+
+def _item(key_text: str) -> _Item:
+    return _Item("[" + key_text.replace("\\", "\\\\").replace("]", "\\]") + "]")
+
+
+def text(path: Path) -> str:
+    """``(((None, "nodes"), _item("a")), "v")`` -> ``"nodes[a].v"``; the root is ``$``."""
+    if path is None:
+        return ROOT
+    steps = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    out = ""
+    for step in reversed(steps):
+        if type(step) is _Item:
+            out += step
+        elif out:
+            out += f".{step}"
+        else:
+            out = str(step)
+    return out
+
+
+# --- rules: which lists are keyed, which paths are excluded --------------------------------------
+
+
+class _Varies:
+    __slots__ = ()
+
+
+_VARIES: Final = _Varies()  # the list key depends on the path: match the patterns
+
+
+def _pattern(pattern: str) -> str:
+    """A docs/diff.md pattern as a regular expression: ``*`` is any run of characters."""
+    return ".*".join(re.escape(part) for part in pattern.split("*"))
+
+
+class Rules:
+    """``list_keys`` and ``exclude`` (docs/diff.md), compiled once.
+
+    ``list_keys``: ordered ``{pattern: key}`` for lists (a key of ``None``: by position);
+    default ``{"*": "id"}``, ``{}`` turns keying off. ``exclude``: patterns of paths to leave
+    out. ``stamp_key``: the top-level key of the metadata stamp, always left out (None: none).
+    """
+
+    __slots__ = ("list_keys", "exclude", "stamp_key", "_key_patterns", "constant_key",
+                 "excluded", "skip")
+
+    def __init__(
+        self,
+        list_keys: Mapping[str, str | None] | None = None,
+        exclude: Iterable[str] = (),
+        stamp_key: str | None = STAMP_KEY,
+    ):
+        if list_keys is None:
+            list_keys = DEFAULT_LIST_KEYS
+        if not isinstance(list_keys, Mapping):
+            raise TypeError("list_keys must map path patterns to keys, e.g. {'*': 'id'}")
+        for pattern, key in list_keys.items():
+            if not isinstance(pattern, str) or not (key is None or isinstance(key, str) and key):
+                raise TypeError(f"list_keys: {pattern!r}: {key!r} is not a pattern and a key name")
+        exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+        for pattern in exclude:
+            if not isinstance(pattern, str) or not pattern:
+                raise TypeError(f"exclude: {pattern!r} is not a path pattern")
+        self.list_keys = tuple(list_keys.items())
+        self.exclude = exclude
+        self.stamp_key = stamp_key
+        self._key_patterns = tuple(
+            (re.compile(_pattern(p), re.DOTALL), k) for p, k in self.list_keys
+        )
+        # Most configurations start with "*" (the default): no path text to build per list.
+        first = self.list_keys[0] if self.list_keys else ("*", None)
+        self.constant_key = first[1] if set(first[0]) == {"*"} else _VARIES
+        self.excluded = (
+            re.compile("|".join(f"(?:{_pattern(p)})" for p in exclude), re.DOTALL)
+            if exclude else None
+        )
+        self.skip = frozenset((stamp_key,)) if stamp_key is not None else None
+
+    def key_for(self, path_text: str) -> str | None:
+        """The key the list at ``path_text`` is keyed by, None: by position."""
+        for pattern, key in self._key_patterns:
+            if pattern.fullmatch(path_text):
+                return key
+        return None
+
+    def is_excluded(self, path_text: str) -> bool:
+        """Whether a pattern matches the path itself (the walk never goes below an excluded
+        path, so the paths above it were matched on the way down)."""
+        return self.excluded is not None and self.excluded.fullmatch(path_text) is not None
+
+    def __repr__(self) -> str:
+        return f"Rules(list_keys={dict(self.list_keys)!r}, exclude={list(self.exclude)!r})"
+
+
+DEFAULT_RULES: Final = Rules()
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_rules(
+    list_keys: tuple[tuple[str, str | None], ...] | None, exclude: tuple[str, ...]
+) -> Rules:
+    return Rules(None if list_keys is None else dict(list_keys), exclude)
+
+
+def rules_of(
+    list_keys: Mapping[str, str | None] | None = None, exclude: Iterable[str] = ()
+) -> Rules:
+    """`Rules` for these settings, compiled once per distinct value."""
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(sorted(exclude))
+    keys = None if list_keys is None else tuple(list_keys.items())
+    return _cached_rules(keys, exclude)
+
+
+class _Walk:
+    """What one diff carries down the walk: the rules, the path prefix, the mode."""
+
+    __slots__ = ("rules", "prefix", "booleans", "excluded", "constant_key")
+
+    def __init__(self, rules: Rules, prefix: str, booleans: bool):
+        self.rules = rules
+        self.prefix = prefix
+        self.booleans = booleans
+        self.excluded = rules.excluded
+        self.constant_key = rules.constant_key
+
+    def text(self, path: Path) -> str:
+        """The path as patterns see it: with the prefix of the document it sits in."""
+        own = text(path)
+        if not self.prefix:
+            return own
+        if path is None:
+            return self.prefix
+        return self.prefix + own if own[0] == "[" else f"{self.prefix}.{own}"
+
+    def hit(self, path: Path) -> bool:
+        return self.excluded.fullmatch(self.text(path)) is not None  # type: ignore[union-attr]
+
+    def list_key(self, path: Path) -> str | None:
+        key = self.constant_key
+        if key is _VARIES:
+            return self.rules.key_for(self.text(path))
+        return key  # type: ignore[return-value]
+
+    def carry(self, value: Any, path: Path) -> Any:
+        """``value`` as an event carries it: without its excluded parts (and the stamp, at
+        the root). Inside it, lists keyed on their own are addressed by key."""
+        if type(value) in SCALARS:
+            return value
+        if self.excluded is None and (path is not None or self.rules.skip is None or self.prefix):
+            return value
+        return self._strip(value, path)
+
+    def _strip(self, value: Any, path: Path) -> Any:
+        t = type(value)
+        if t in SCALARS:
+            return value
+        if t is dict or isinstance(value, Mapping):
+            skip = self.rules.skip if path is None and not self.prefix else None
+            out = {}
+            for key, v in value.items():
+                if skip is not None and key in skip:
+                    continue
+                sub = (path, key)
+                if self.excluded is not None and self.hit(sub):
+                    continue
+                out[key] = self._strip(v, sub)
+            return out
+        if t is list or t is tuple:
+            key = self.list_key(path)
+            by_key = _keyed(value, key) if key is not None else None
+            steps = (
+                zip(map(_item, by_key), by_key.values(), strict=True)
+                if by_key is not None else enumerate(value)
+            )
+            return [
+                self._strip(v, (path, step))
+                for step, v in steps
+                if self.excluded is None or not self.hit((path, step))
+            ]
+        return value
+
+
+def _keyed(items: Any, key: str) -> dict[str, Any] | None:
+    """The elements by key text, if the keyed rule accepts the list (docs/diff.md: every
+    element an object holding ``key`` as a string or an integer, no key text twice)."""
+    out: dict[str, Any] = {}
+    for element in items:
+        if type(element) is not dict and not isinstance(element, Mapping):
+            return None
+        value = element.get(key, MISSING)
+        t = type(value)
+        if t is str:
+            pass
+        elif t is int:
+            value = str(value)
+        elif isinstance(value, str):  # a str subclass (StrEnum): its text
+            value = str.__str__(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = int.__repr__(value)
+        else:
+            return None
+        if value in out:
+            return None
+        out[value] = element
+    return out
+
+
+# --- the walk ----------------------------------------------------------------------------------
 
 
 def diff(
     old: Any,
     new: Any,
     *,
-    exclude: frozenset[str] | set[str] = frozenset(),
+    list_keys: Mapping[str, str | None] | None = None,
+    exclude: Iterable[str] = (),
+    rules: Rules | None = None,
+    prefix: str = "",
     booleans: bool = True,
 ) -> list[Change]:
-    """The changes that turn ``old`` into ``new``; top-level keys in ``exclude`` are ignored.
+    """The changes that turn ``old`` into ``new`` (docs/diff.md).
 
+    ``rules``: compiled `Rules` (the instrumentation passes its settings'); else they are
+    built from ``list_keys`` (default ``{"*": "id"}``) and ``exclude`` patterns; the
+    top-level ``_meta`` stamp is always left out. ``prefix``: the path of ``old``/``new``
+    inside a larger document, for the patterns only (the snapshot import diffs each list
+    element on its own); the stamp rule does not apply below the top.
     ``booleans=False`` promises that neither side holds a boolean, which lets unchanged
     containers be skipped on ``==`` alone (see `_same`).
 
     >>> diff({"a": 1, "l": [1]}, {"a": 2, "l": [1, 5]})
     [('a', 'changed', 1, 2), ('l.1', 'added', MISSING, 5)]
+    >>> diff({"nodes": [{"id": "a", "v": 1}]}, {"nodes": [{"id": "b"}, {"id": "a", "v": 2}]})
+    [('nodes[a].v', 'changed', 1, 2), ('nodes[b]', 'added', MISSING, {'id': 'b'})]
     """
+    if rules is None:
+        rules = DEFAULT_RULES if list_keys is None and not exclude else rules_of(list_keys, exclude)
+    cx = _Walk(rules, prefix, booleans)
     out: list[Change] = []
+    if cx.excluded is not None and cx.hit(None):
+        return out
     if (type(old) is dict or isinstance(old, Mapping)) and (
         type(new) is dict or isinstance(new, Mapping)
     ):
-        _dicts(old, new, None, out, exclude or None, booleans)
+        _dicts(old, new, None, out, cx, None if prefix else rules.skip)
     else:
-        _walk(old, new, None, out, booleans)
+        _walk(old, new, None, out, cx)
     return out
-
-
-def patch(doc: Any, changes: list[Change]) -> Any:
-    """Apply ``changes`` (from `diff`) to ``doc`` in place; returns the patched value (a
-    change of ``$`` replaces it). Removed list items go last to first, so indexes hold."""
-    removals = []
-    for field, change, _old, new in changes:
-        if field == ROOT:
-            doc = new
-        elif change == "removed":
-            removals.append(field)
-        else:
-            parent, key = locate(doc, field)
-            if isinstance(parent, list) and key == len(parent):
-                parent.append(new)
-            else:
-                parent[key] = new
-    for field in reversed(removals):
-        parent, key = locate(doc, field)
-        del parent[key]
-    return doc
-
-
-def locate(doc: Any, field: str) -> tuple[Any, Any]:
-    """The container holding a dotted ``field`` and its key there (an int in a list)."""
-    parent = doc
-    parts = field.split(".")
-    for part in parts[:-1]:
-        parent = parent[int(part)] if isinstance(parent, list) else parent[part]
-    last = parts[-1]
-    return parent, int(last) if isinstance(parent, list) else last
-
-
-def text(path: Path) -> str:
-    """``(((None, "a"), 0), "b")`` -> ``"a.0.b"``; the root is ``$``."""
-    parts = []
-    while path is not None:
-        path, key = path
-        parts.append(str(key))
-    return ".".join(reversed(parts)) if parts else ROOT
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Same JSON text (without a ``default``: values orjson does not know are unequal)."""
-    try:
-        return orjson.dumps(a) == orjson.dumps(b)
-    except (TypeError, orjson.JSONEncodeError):
-        return False
 
 
 def _same(a: Any, b: Any, booleans: bool) -> bool:
@@ -125,7 +321,16 @@ def _same(a: Any, b: Any, booleans: bool) -> bool:
     return _equal_c(a, b) and (not booleans or json_equal(a, b))
 
 
-def _walk(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None:
+def json_equal(a: Any, b: Any) -> bool:
+    """Same JSON text (without a ``default``: values orjson does not know are unequal)."""
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+
+
+def _walk(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
+    """Two values at ``path`` (already checked against ``exclude`` by the caller)."""
     ta = type(a)
     tb = type(b)
     if ta is tb:
@@ -134,12 +339,12 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None
                 out.append((text(path), "changed", a, b))
             return
         if ta is dict:
-            if not _same(a, b, booleans):
-                _dicts(a, b, path, out, None, booleans)
+            if not _same(a, b, cx.booleans):
+                _dicts(a, b, path, out, cx, None)
             return
         if ta is list or ta is tuple:
-            if not _same(a, b, booleans):
-                _lists(a, b, path, out, booleans)
+            if not _same(a, b, cx.booleans):
+                _lists(a, b, path, out, cx)
             return
     elif ta in SCALARS and tb in SCALARS:
         # 1 == 1.0 in JSON, but True == 1 only in Python (bool is not in _NUMBERS).
@@ -148,13 +353,13 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None
         return
     ka, kb = _kind(a), _kind(b)
     if ka == kb == "dict":
-        _dicts(a, b, path, out, None, booleans)
+        _dicts(a, b, path, out, cx, None)
     elif ka == kb == "list":
-        _lists(a, b, path, out, booleans)
+        _lists(a, b, path, out, cx)
     elif ka == "other" or kb == "other":
-        _other(a, b, path, out)
+        _other(a, b, path, out, cx)
     else:
-        out.append((text(path), "changed", a, b))
+        out.append((text(path), "changed", cx.carry(a, path), cx.carry(b, path)))
 
 
 def _kind(value: Any) -> str:
@@ -167,10 +372,11 @@ def _kind(value: Any) -> str:
     return "other"
 
 
-# _dicts and _lists inline the common cases of _walk (same scalar type; unchanged
+# _dicts and the list walks inline the common cases of _walk (same scalar type; unchanged
 # container): a Python call per element costs more than comparing it. Containers that
 # compare equal are confirmed together, one JSON text per side for all of them, and walked
-# one by one only when that fails.
+# one by one only when that fails. Each new path step is checked against `exclude` before
+# anything is reported or walked below it.
 
 
 def _equal_c(a: Any, b: Any) -> bool:
@@ -181,31 +387,38 @@ def _equal_c(a: Any, b: Any) -> bool:
 
 
 def _confirm(
-    pending: list[Any], a: Any, b: Any, path: Path, out: list[Change], booleans: bool
+    pending: list[Any], steps: list[Any], a: Any, b: Any, path: Path, out: list[Change],
+    cx: _Walk,
 ) -> None:
-    if not booleans or json_equal([a[k] for k in pending], [b[k] for k in pending]):
+    """``a[k] == b[k]`` for each pending ``k`` by ``==``; the JSON text decides (booleans).
+    ``steps``: each one's path step (the key itself, or the element's `_Item`)."""
+    if json_equal([a[k] for k in pending], [b[k] for k in pending]):
         return
-    for key in pending:
-        _walk(a[key], b[key], (path, key), out, booleans)
+    for key, step in zip(pending, steps, strict=True):
+        sub = (path, step)
+        if cx.excluded is None or not cx.hit(sub):
+            _walk(a[key], b[key], sub, out, cx)
 
 
-def _into(va: Any, vb: Any, path: Path, out: list[Change], booleans: bool) -> None:
+def _into(va: Any, vb: Any, path: Path, out: list[Change], cx: _Walk) -> None:
     """Descend into two values already known to differ."""
     t = type(va)
     if t is type(vb):
         if t is dict:
-            _dicts(va, vb, path, out, None, booleans)
+            _dicts(va, vb, path, out, cx, None)
             return
         if t is list or t is tuple:
-            _lists(va, vb, path, out, booleans)
+            _lists(va, vb, path, out, cx)
             return
-    _walk(va, vb, path, out, booleans)
+    _walk(va, vb, path, out, cx)
 
 
 def _dicts(
-    a: Mapping, b: Mapping, path: Path, out: list[Change], exclude: Any, booleans: bool
+    a: Mapping, b: Mapping, path: Path, out: list[Change], cx: _Walk, skip: Any
 ) -> None:
-    if not booleans:
+    """Two objects; ``skip``: keys left out here (the stamp, at the top)."""
+    excluded = cx.excluded
+    if not cx.booleans:
         # Same keys: let C find the values that differ (== is exact without booleans).
         try:
             differing = (
@@ -217,8 +430,9 @@ def _dicts(
             differing = None
         if differing is not None:
             for key in differing:
-                if exclude is None or key not in exclude:
-                    _into(a[key], b[key], (path, key), out, booleans)
+                sub = (path, key)
+                if (skip is None or key not in skip) and (excluded is None or not cx.hit(sub)):
+                    _into(a[key], b[key], sub, out, cx)
             return
     removed = 0
     pending = []
@@ -226,17 +440,21 @@ def _dicts(
         vb = b.get(key, MISSING)
         if va is vb:
             continue
-        if exclude is not None and key in exclude:
-            continue
         if vb is MISSING and key not in b:
-            removed += 1
-            out.append((text((path, key)), "removed", va, MISSING))
+            removed += 1  # counted before the skips: the added loop below relies on it
+            sub = (path, key)
+            if (skip is None or key not in skip) and (excluded is None or not cx.hit(sub)):
+                out.append((text(sub), "removed", cx.carry(va, sub), MISSING))
+            continue
+        if skip is not None and key in skip:
             continue
         t = type(va)
         if t is type(vb):
             if t in SCALARS:
                 if va != vb or va != va:
-                    out.append((text((path, key)), "changed", va, vb))
+                    sub = (path, key)
+                    if excluded is None or not cx.hit(sub):
+                        out.append((text(sub), "changed", va, vb))
                 continue
             if t in _CONTAINERS:
                 try:
@@ -246,32 +464,82 @@ def _dicts(
                 if equal:
                     pending.append(key)
                     continue
-        _walk(va, vb, (path, key), out, booleans)
+        sub = (path, key)
+        if excluded is None or not cx.hit(sub):
+            _walk(va, vb, sub, out, cx)
     if pending:
-        _confirm(pending, a, b, path, out, booleans)
+        _confirm(pending, pending, a, b, path, out, cx)
     # Keys were only added if b has more than a kept: skip the second loop otherwise.
     if len(b) != len(a) - removed:
         for key, vb in b.items():
-            if key not in a and not (exclude is not None and key in exclude):
-                out.append((text((path, key)), "added", MISSING, vb))
+            if key not in a and (skip is None or key not in skip):
+                sub = (path, key)
+                if excluded is None or not cx.hit(sub):
+                    out.append((text(sub), "added", MISSING, cx.carry(vb, sub)))
 
 
-def _lists(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> None:
+def _lists(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
+    key = cx.list_key(path)
+    if key is not None:
+        by_key_a = _keyed(a, key)
+        if by_key_a is not None:
+            by_key_b = _keyed(b, key)
+            if by_key_b is not None:
+                _keyed_lists(by_key_a, by_key_b, path, out, cx)
+                return
+    _positional(a, b, path, out, cx)
+
+
+def _keyed_lists(
+    a: dict[str, Any], b: dict[str, Any], path: Path, out: list[Change], cx: _Walk
+) -> None:
+    """Two lists by key (``a``/``b``: elements by key text): where they stand is no change."""
+    excluded = cx.excluded
+    pending = []
+    removed = 0
+    for key, va in a.items():
+        vb = b.get(key, MISSING)
+        if va is vb:
+            continue
+        if vb is not MISSING:
+            if _equal_c(va, vb):
+                if cx.booleans:
+                    pending.append(key)
+                continue
+            sub = (path, _item(key))
+            if excluded is None or not cx.hit(sub):
+                _into(va, vb, sub, out, cx)
+            continue
+        removed += 1
+        sub = (path, _item(key))
+        if excluded is None or not cx.hit(sub):
+            out.append((text(sub), "removed", cx.carry(va, sub), MISSING))
+    if pending:
+        _confirm(pending, [_item(k) for k in pending], a, b, path, out, cx)
+    if len(b) != len(a) - removed:
+        for key, vb in b.items():
+            if key not in a:
+                sub = (path, _item(key))
+                if excluded is None or not cx.hit(sub):
+                    out.append((text(sub), "added", MISSING, cx.carry(vb, sub)))
+
+
+def _positional(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
     # The element loop below repeats the one in the dict walk on purpose: this is the hot
     # path of every tracked write, and a shared helper costs a call per leaf.
     na, nb = len(a), len(b)
-    if not booleans:
+    excluded = cx.excluded
+    if not cx.booleans:
         try:
             differing = [i for i in range(min(na, nb)) if a[i] is not b[i] and a[i] != b[i]]
         except Exception:  # elements whose == raises: the loop below
             differing = None
         if differing is not None:
             for i in differing:
-                _into(a[i], b[i], (path, i), out, booleans)
-            for i in range(nb, na):
-                out.append((text((path, i)), "removed", a[i], MISSING))
-            for i in range(na, nb):
-                out.append((text((path, i)), "added", MISSING, b[i]))
+                sub = (path, i)
+                if excluded is None or not cx.hit(sub):
+                    _into(a[i], b[i], sub, out, cx)
+            _ends(a, b, na, nb, path, out, cx)
             return
     pending = []
     for i in range(min(na, nb)):
@@ -282,7 +550,9 @@ def _lists(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> Non
         if t is type(vb):
             if t in SCALARS:
                 if va != vb or va != va:
-                    out.append((text((path, i)), "changed", va, vb))
+                    sub = (path, i)
+                    if excluded is None or not cx.hit(sub):
+                        out.append((text(sub), "changed", va, vb))
                 continue
             if t in _CONTAINERS:
                 try:
@@ -292,16 +562,28 @@ def _lists(a: Any, b: Any, path: Path, out: list[Change], booleans: bool) -> Non
                 if equal:
                     pending.append(i)
                     continue
-        _walk(va, vb, (path, i), out, booleans)
+        sub = (path, i)
+        if excluded is None or not cx.hit(sub):
+            _walk(va, vb, sub, out, cx)
     if pending:
-        _confirm(pending, a, b, path, out, booleans)
+        _confirm(pending, pending, a, b, path, out, cx)
+    _ends(a, b, na, nb, path, out, cx)
+
+
+def _ends(a: Any, b: Any, na: int, nb: int, path: Path, out: list[Change], cx: _Walk) -> None:
+    """The elements past the shorter list's end: removed, or added."""
+    excluded = cx.excluded
     for i in range(nb, na):
-        out.append((text((path, i)), "removed", a[i], MISSING))
+        sub = (path, i)
+        if excluded is None or not cx.hit(sub):
+            out.append((text(sub), "removed", cx.carry(a[i], sub), MISSING))
     for i in range(na, nb):
-        out.append((text((path, i)), "added", MISSING, b[i]))
+        sub = (path, i)
+        if excluded is None or not cx.hit(sub):
+            out.append((text(sub), "added", MISSING, cx.carry(b[i], sub)))
 
 
-def _other(a: Any, b: Any, path: Path, out: list[Change]) -> None:
+def _other(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
     """Values the walk does not understand: DeepDiff decides, paths are made ours.
 
     Values that are the same JSON (a datetime and its ISO text, an enum and its value) are
@@ -316,34 +598,134 @@ def _other(a: Any, b: Any, path: Path, out: list[Change]) -> None:
     from deepdiff import DeepDiff  # imported on first use: it costs ~0.2 s to import
 
     tree = DeepDiff(a, b, view="tree", zip_ordered_iterables=True, threshold_to_diff_deeper=0)
-    whole_sets: dict[str, tuple[Any, Any]] = {}
-    base = text(path)
+    whole_sets: dict[Path, tuple[Any, Any]] = {}
     for report, levels in tree.items():
         for level in levels:
             if report.startswith("set_item"):
                 # A set has no positions: report the set as one changed value.
                 up = level.up
-                whole_sets[_prefixed(base, up.path(output_format="list"))] = (up.t1, up.t2)
+                sub = _below(path, up.path(output_format="list"), cx)
+                if sub is not _EXCLUDED:
+                    whole_sets[sub] = (up.t1, up.t2)
                 continue
-            sub = _prefixed(base, level.path(output_format="list"))
+            sub = _below(path, level.path(output_format="list"), cx)
+            if sub is _EXCLUDED:
+                continue
             if report.endswith("_added"):
-                out.append((sub, "added", MISSING, level.t2))
+                out.append((text(sub), "added", MISSING, cx.carry(level.t2, sub)))
             elif report.endswith("_removed"):
-                out.append((sub, "removed", level.t1, MISSING))
+                out.append((text(sub), "removed", cx.carry(level.t1, sub), MISSING))
             elif report == "type_changes" and _same_number(level.t1, level.t2):
                 continue
             else:
-                out.append((sub, "changed", level.t1, level.t2))
+                out.append((text(sub), "changed", cx.carry(level.t1, sub), cx.carry(level.t2, sub)))
     for sub, (t1, t2) in whole_sets.items():
-        out.append((sub, "changed", t1, t2))
+        out.append((text(sub), "changed", t1, t2))
 
 
-def _prefixed(base: str, parts: list[Any]) -> str:
-    path = "" if base == ROOT else base
-    for part in parts:
-        path = f"{path}.{part}" if path else str(part)
-    return path or ROOT
+_EXCLUDED: Final[Any] = object()
+
+
+def _below(path: Path, steps: list[Any], cx: _Walk) -> Any:
+    """``path`` extended by DeepDiff's steps, or `_EXCLUDED` if it passes an excluded path."""
+    for step in steps:
+        path = (path, step)
+        if cx.excluded is not None and cx.hit(path):
+            return _EXCLUDED
+    return path
 
 
 def _same_number(a: Any, b: Any) -> bool:
     return type(a) in _NUMBERS and type(b) in _NUMBERS and a == b
+
+
+# --- reading paths back: applying changes to a document ------------------------------------------
+
+_NAME = re.compile(r"[^.\[]*")
+_STEP = re.compile(r"\.([^.\[]*)|\[((?:[^\\\]]|\\.)*)\]", re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def split_path(field: str) -> list[tuple[int, bool, str]]:
+    """The steps of a path: ``(start, by_key, step)`` with ``start`` the step's offset in
+    ``field`` (``field[:start]`` is the path of the container it is in), ``by_key`` True for
+    a list element named by its key (``step`` unescaped), else an object key or an index.
+
+    >>> split_path("nodes[a\\\\]b].data")
+    [(0, False, 'nodes'), (5, True, 'a]b'), (11, False, 'data')]
+    """
+    if field == ROOT:
+        return []
+    steps = []
+    at = 0
+    if not field.startswith("["):
+        name = _NAME.match(field).group()  # type: ignore[union-attr]
+        steps.append((0, False, name))
+        at = len(name)
+    while at < len(field):
+        m = _STEP.match(field, at)
+        if m is None:
+            raise ValueError(f"not a path: {field!r} (at offset {at})")
+        if m.group(1) is not None:
+            steps.append((at, False, m.group(1)))
+        else:
+            steps.append((at, True, _ESCAPE.sub(r"\1", m.group(2))))
+        at = m.end()
+    return steps
+
+
+def locate(doc: Any, field: str, rules: Rules | None = None) -> tuple[Any, Any]:
+    """The container holding ``field`` and its key there: a dict key, or a list position
+    (for an element named by key that the list does not hold, the list's length)."""
+    rules = rules or DEFAULT_RULES
+    steps = split_path(field)
+    if not steps:
+        raise ValueError("the root has no container")
+    parent = doc
+    for i, (start, by_key, step) in enumerate(steps):
+        if isinstance(parent, list | tuple):
+            if by_key:
+                key = rules.key_for(field[:start] or ROOT)
+                at = _position(parent, key, step)
+            else:
+                at = int(step)
+        else:
+            at = step
+        if i == len(steps) - 1:
+            return parent, at
+        parent = parent[at]
+    raise AssertionError("unreachable")
+
+
+def _position(items: Any, key: str | None, key_text: str) -> int:
+    if key is not None:
+        for i, element in enumerate(items):
+            if isinstance(element, Mapping):
+                value = element.get(key, MISSING)
+                if type(value) is not bool and isinstance(value, str | int) and (
+                    str.__str__(value) if isinstance(value, str) else int.__repr__(value)
+                ) == key_text:
+                    return i
+    return len(items)
+
+
+def patch(doc: Any, changes: list[Change], rules: Rules | None = None) -> Any:
+    """Apply ``changes`` (from `diff` with the same ``rules``) to ``doc`` in place; returns
+    the patched value (a change of ``$`` replaces it). Elements added by key go at the end;
+    removed list items go last to first, so positions hold."""
+    removals = []
+    for field, change, _old, new in changes:
+        if field == ROOT:
+            doc = new
+        elif change == "removed":
+            removals.append(field)
+        else:
+            parent, key = locate(doc, field, rules)
+            if isinstance(parent, list) and key == len(parent):
+                parent.append(new)
+            else:
+                parent[key] = new
+    for field in reversed(removals):
+        parent, key = locate(doc, field, rules)
+        del parent[key]
+    return doc

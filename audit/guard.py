@@ -18,7 +18,7 @@ from typing import Any
 
 from audit import health, settings
 from audit.config import Config, load_config
-from audit.diff import MISSING, diff, locate
+from audit.diff import MISSING, diff, locate, split_path
 from audit.emit import emit
 from audit.stamp import field_stamps, last_writer_of, plain, version_of
 from audit.track import _who, build_events, record
@@ -88,8 +88,7 @@ def compare_and_swap(
     rejected: list[dict[str, Any]] = []
     try:
         changes = diff(
-            plain(current, s.meta_key) or {}, plain(new, s.meta_key) or {},
-            exclude=s.exclude,
+            plain(current, s.meta_key) or {}, plain(new, s.meta_key) or {}, rules=s.rules
         )
         conflict_attrs = {
             **(attrs or {}),
@@ -176,13 +175,18 @@ def priority_allows(
     return current - last >= cfg.priority_window_s
 
 
+def _covers(path: str, field: str) -> bool:
+    """Whether ``path`` is ``field`` or lies above it (``nodes`` covers ``nodes[a].data``)."""
+    return path == field or field.startswith((path + ".", path + "["))
+
+
 def field_writer(doc: Any, field: str, *, meta_key: str | None = None) -> tuple[str, str] | None:
     """``(writer, at)`` of the latest per-field stamp covering ``field`` (itself, a parent
     or a child path), from a document stamped with ``audit.configure(field_stamps=True)``."""
     stamps = field_stamps(doc, meta_key or settings.current().meta_key)
     best: tuple[str, str] | None = None
     for path, st in stamps.items():
-        if path == field or field.startswith(path + ".") or path.startswith(field + "."):
+        if _covers(path, field) or _covers(field, path):
             by, at = st.get("by"), st.get("at")
             if by is not None and (best is None or str(at) > str(best[1])):
                 best = (by, at)
@@ -209,7 +213,7 @@ def merge_by_priority(
     if not stored:
         return incoming, []
     refused: list[tuple[str, str, Any]] = []
-    for field, change, old, _new in diff(stored, incoming, exclude=s.exclude):
+    for field, change, old, _new in diff(stored, incoming, rules=s.rules):
         last = field_writer(stored, field, meta_key=s.meta_key)
         if last is None:
             continue
@@ -217,7 +221,7 @@ def merge_by_priority(
             refused.append((field, change, old))
     # Restore so that no step shifts the position another step relies on: changed values
     # in place, then removed list items back in ascending order, then added items out in
-    # descending order.
+    # descending order (elements of keyed lists are found by key, wherever they stand).
     def order(r: tuple[str, str, Any]) -> tuple:
         field, change, _old = r
         rank = {"changed": 0, "removed": 1, "added": 2}[change]
@@ -225,7 +229,7 @@ def merge_by_priority(
         return (rank, tuple(_negate(k) for k in key) if change == "added" else key)
 
     for field, _change, old in sorted(refused, key=order):
-        _restore(incoming, field, old)
+        _restore(incoming, field, old, s)
     return incoming, [r[0] for r in refused]
 
 
@@ -235,12 +239,15 @@ def _negate(part: tuple) -> tuple:
 
 
 def _sort_key(field: str) -> tuple:
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in field.split("."))
+    return tuple(
+        (2, 0, step) if by_key else (0, int(step), "") if step.isdigit() else (1, 0, step)
+        for _, by_key, step in split_path(field)
+    )
 
 
-def _restore(doc: Any, field: str, old: Any) -> None:
+def _restore(doc: Any, field: str, old: Any, s: settings.Settings) -> None:
     """Put ``old`` back at ``field`` (``MISSING``: remove what the write added)."""
-    target, last = locate(doc, field)
+    target, last = locate(doc, field, s.rules)
     if isinstance(target, list):
         if old is MISSING:
             if last < len(target):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from audit.config import Config
+from audit.diff import DEFAULT_LIST_KEYS, Rules
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,13 @@ class Settings:
     processors: tuple[Callable[..., Any], ...] = ()
     config: Config | None = None  # writer priorities for the priority rule; None: audit.toml
     enabled: bool = True
+    list_keys: tuple[tuple[str, str | None], ...] = tuple(DEFAULT_LIST_KEYS.items())
+    exclude: tuple[str, ...] = ()
 
     @functools.cached_property
-    def exclude(self) -> frozenset[str]:
-        """Top-level keys never diffed: the stamp."""
-        return frozenset((self.meta_key,))
+    def rules(self) -> Rules:
+        """The diff rules (docs/diff.md): keyed lists, excluded paths, and the stamp."""
+        return Rules(dict(self.list_keys), self.exclude, stamp_key=self.meta_key)
 
 
 _UNSET: Any = object()
@@ -54,6 +57,8 @@ def configure(
     processors: Iterable[Callable[..., Any]] = _UNSET,
     config: Config | None = _UNSET,
     enabled: bool = _UNSET,
+    list_keys: Mapping[str, str | None] = _UNSET,
+    exclude: Iterable[str] = _UNSET,
 ) -> Settings:
     """Change the given settings, keep the others (like ``structlog.configure``).
 
@@ -67,6 +72,10 @@ def configure(
     structlog processors run before the sinks.
     ``enabled=False`` makes tracked functions plain calls and emits nothing; store-side
     ``record``/``compare_and_swap`` still stamp versions, so locking keeps working.
+    ``list_keys``: ``{path pattern: key}``, lists whose elements all carry a unique key are
+    diffed by it (default ``{"*": "id"}``; ``{}``: every list by position). ``exclude``: path
+    patterns that are never recorded (``*.isLoading``, ``nodes[*].position``); a write that
+    changes only those changes nothing (docs/diff.md).
     """
     global _settings
     changes: dict[str, Any] = {}
@@ -88,6 +97,11 @@ def configure(
         changes["redact"] = (redact,) if isinstance(redact, str) else tuple(redact or ())
     if processors is not _UNSET:
         changes["processors"] = tuple(processors or ())
+    if list_keys is not _UNSET or exclude is not _UNSET:
+        keys = dict(_settings.list_keys) if list_keys is _UNSET else list_keys
+        patterns = _settings.exclude if exclude is _UNSET else exclude
+        rules = Rules(keys, patterns)  # raises on a bad pattern now, not in a write
+        changes["list_keys"], changes["exclude"] = rules.list_keys, rules.exclude
     for name, value in (
         ("redact_key", redact_key), ("otel", otel), ("writer", writer),
         ("field_stamps", field_stamps), ("config", config), ("enabled", enabled),

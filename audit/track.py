@@ -197,7 +197,7 @@ def _write(
     ``quiet``: stamp only (instrumentation switched off, but a store's versions must still
     move on, or its compare-and-swap would stop protecting anything)."""
     if changes is None:
-        changes = diff(before, after_plain, exclude=s.exclude)
+        changes = diff(before, after_plain, rules=s.rules)
     if not changes:
         return []
     name, actor, priority = _who(writer, actor)
@@ -242,10 +242,11 @@ def record(
 
     Defaults fit a store that saves whole documents: ``base_version`` is the version in
     ``after``'s stamp (the version its writer read), ``version`` the stored version + 1 (or
-    ``base_version`` + 1), and ``after`` is stamped with it before the store saves it. The
-    writer is the current ``audit.writer`` scope. Returns the events (empty if nothing
-    changed); never raises on account of the instrumentation. With the instrumentation
-    switched off (``configure(enabled=False)``) it still stamps, and emits nothing.
+    ``base_version`` + 1), and ``after`` is stamped with it before the store saves it.
+    The writer is the current ``audit.writer`` scope.
+    Returns the events (empty if nothing changed); never raises on account of the
+    instrumentation. With the instrumentation switched off (``configure(enabled=False)``)
+    it still stamps, and emits nothing.
     """
     s = settings.current()
     try:
@@ -386,16 +387,18 @@ class _Tracker:
         instead: patched with the changes found, the state before must give the JSON text
         after. If it does not (a boolean hidden in an "equal" container, or keys in another
         order), the exact diff runs."""
-        exclude = self.s.exclude
-        changes = diff(before, after, exclude=exclude, booleans=False)
+        rules = self.s.rules
+        changes = diff(before, after, rules=rules, booleans=False)
         if not any(t in j for t in (b"true", b"false") for j in (self.before_json, after_json)):
             return changes
+        # A move in a keyed list or a change of an excluded field also fails this check:
+        # the exact diff then runs, correct and only slower.
         try:
-            if orjson.dumps(patch(before, changes)) == after_json:
+            if orjson.dumps(patch(before, changes, rules)) == after_json:
                 return changes
         except Exception:  # a path that does not resolve (a key with a dot): be exact
             pass
-        return diff(orjson.loads(self.before_json), after, exclude=exclude)
+        return diff(orjson.loads(self.before_json), after, rules=rules)
 
     def abandon(self) -> None:
         _annotations.reset(self.token)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
+import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
+import pytest
 from deepdiff import DeepDiff
 from hypothesis import given, settings
-from instrument_support import doc_pairs, json_docs
+from hypothesis import strategies as st
+from instrument_support import doc_pairs, json_docs, json_scalars, json_values
 
-from audit.diff import MISSING, diff
+from audit.diff import MISSING, Rules, diff, locate, patch, split_path
 
 
 def test_dict_keys_changed_added_removed_with_dotted_paths():
@@ -148,3 +154,163 @@ def test_reports_the_same_changes_as_deepdiff(pair):
 def test_a_document_against_itself_or_its_copy_has_no_changes(doc):
     assert diff(doc, doc) == []
     assert diff(doc, orjson.loads(orjson.dumps(doc))) == []
+
+
+# --- docs/diff.md: the worked cases every recorder runs --------------------------------------
+
+CASES_FILE = Path(__file__).parents[1] / "fixtures" / "diff_cases.json"
+CASES = json.loads(CASES_FILE.read_text(encoding="utf-8"))["cases"]
+
+
+def _as_case_changes(changes) -> list[dict]:
+    out = []
+    for field, change, old, new in changes:
+        item = {"field": field, "change": change}
+        if old is not MISSING:
+            item["old"] = old
+        if new is not MISSING:
+            item["new"] = new
+        out.append(item)
+    return out
+
+
+def _sorted_json(changes: list[dict]) -> list[bytes]:
+    """Sorted by field, then change (docs/diff.md); values compared as JSON text."""
+    ordered = sorted(changes, key=lambda c: (c["field"], c["change"]))
+    return [orjson.dumps(c, option=orjson.OPT_SORT_KEYS) for c in ordered]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_conformance_with_the_worked_cases(case):
+    changes = diff(case["before"], case["after"], list_keys=case.get("list_keys"),
+                   exclude=case.get("exclude", ()))
+    assert _sorted_json(_as_case_changes(changes)) == _sorted_json(case["changes"])
+
+
+# --- keyed lists and excluded paths --------------------------------------------------------------
+
+def test_paths_name_elements_by_key_and_read_back():
+    before = {"nodes": [{"id": "a]b", "data": {"v": 1}}, {"id": 7, "data": {"v": 1}}]}
+    after = {"nodes": [{"id": 7, "data": {"v": 2}}, {"id": "a]b", "data": {"v": 3}}]}
+    changes = diff(before, after)
+    assert sorted(c[0] for c in changes) == ["nodes[7].data.v", "nodes[a\\]b].data.v"]
+    assert split_path("nodes[a\\]b].data.v") == [
+        (0, False, "nodes"), (5, True, "a]b"), (11, False, "data"), (16, False, "v")]
+    parent, key = locate(before, "nodes[7].data.v")
+    assert parent is before["nodes"][1]["data"] and key == "v"
+    assert locate(before, "nodes[zz]") == (before["nodes"], 2)  # not there: the end
+    patched = patch(copy.deepcopy(before), changes)
+    assert diff(patched, after) == []  # equal but for the order, which is no change
+    with pytest.raises(ValueError, match="not a path"):
+        split_path("nodes[a")
+
+
+def test_excluded_fields_of_a_react_flow_node_are_never_reported():
+    node = {"id": "block-A", "type": "text", "position": {"x": 0, "y": 0},
+            "measured": {"width": 200}, "selected": False,
+            "data": {"content": "x", "isLoading": False}}
+    moved = {**node, "position": {"x": 40, "y": 0}, "selected": True,
+             "data": {"content": "x", "isLoading": True}}
+    exclude = ("nodes[*].position", "nodes[*].measured", "nodes[*].selected", "*.isLoading")
+    assert diff({"nodes": [node]}, {"nodes": [moved]}, exclude=exclude) == []
+    added = diff({"nodes": []}, {"nodes": [node]}, exclude=exclude)
+    assert added == [("nodes[block-A]", "added", MISSING,
+                      {"id": "block-A", "type": "text", "data": {"content": "x"}})]
+    with pytest.raises(TypeError, match="not a path pattern"):
+        Rules(exclude=[""])
+    with pytest.raises(TypeError, match="list_keys"):
+        Rules(list_keys={"nodes": 3})
+
+
+def test_a_prefix_places_a_list_element_in_its_document_for_the_patterns():
+    rules = Rules(exclude=["nodes[*].position"], list_keys={"nodes[*].files": "name"})
+    before = {"position": 1, "files": [{"name": "f1", "s": 1}], "_meta": 1}
+    after = {"position": 2, "files": [{"name": "f1", "s": 2}], "_meta": 2}
+    assert diff(before, after, rules=rules, prefix="nodes[a]") == [
+        ("files[f1].s", "changed", 1, 2), ("_meta", "changed", 1, 2)]
+    assert diff(before, after, rules=rules) == [("position", "changed", 1, 2),
+                                                ("files.0.s", "changed", 1, 2)]
+
+
+# Lists of nodes whose ids may be missing, repeated, booleans or floats: keyed or not.
+node_ids = st.sampled_from(["a", "b", "c", 1, 2]) | st.sampled_from([True, 1.5, None])
+nodes = st.lists(
+    st.fixed_dictionaries({"v": json_values}, optional={"id": node_ids}), max_size=5
+)
+workspaces = st.fixed_dictionaries({"nodes": nodes, "x": json_values})
+
+
+def _keyable(doc) -> bool:
+    ids = [n.get("id", None) for n in doc["nodes"]]
+    texts = [str(i) for i in ids if type(i) in (str, int)]
+    return len(texts) == len(ids) and len(set(texts)) == len(texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(workspaces, workspaces)
+def test_keyed_diff_equals_the_positional_diff_on_lists_without_keys(old, new):
+    if _keyable(old) and _keyable(new):
+        return  # keyed: the other tests
+    assert diff(old, new) == diff(old, new, list_keys={})
+
+
+unique_nodes = st.lists(
+    st.fixed_dictionaries({"id": st.text(alphabet="ab]\\.", min_size=1, max_size=3),
+                           "data": st.dictionaries(st.sampled_from("pqr"), json_scalars)}),
+    max_size=6, unique_by=lambda n: n["id"],
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unique_nodes, st.data())
+def test_deleting_or_inserting_an_element_changes_only_that_elements_events(items, data):
+    before = {"nodes": items}
+    after = {"nodes": copy.deepcopy(items)}
+    if items and data.draw(st.booleans()):
+        gone = after["nodes"].pop(data.draw(st.integers(0, len(items) - 1)))
+        expected = [(f"nodes{_bracket(gone['id'])}", "removed", gone, MISSING)]
+    else:
+        new = {"id": "new", "data": {"p": 1}}
+        after["nodes"].insert(data.draw(st.integers(0, len(items))), new)
+        expected = [("nodes[new]", "added", MISSING, new)]
+    if data.draw(st.booleans()):
+        after["nodes"].reverse()  # a move is no change
+    assert diff(before, after) == expected
+    assert diff(patch(copy.deepcopy(before), expected), after) == []
+
+
+def _bracket(key: str) -> str:
+    return "[" + key.replace("\\", "\\\\").replace("]", "\\]") + "]"
+
+
+def _excluded(field: str, pattern: str) -> bool:
+    """The field or a path above it matches the pattern (the docs/diff.md rule)."""
+    regex = re.compile(".*".join(map(re.escape, pattern.split("*"))), re.DOTALL)
+    ends = [start for start, _, _ in split_path(field)][1:] + [len(field)]
+    return field == "$" and bool(regex.fullmatch("$")) or any(
+        regex.fullmatch(field[:end]) for end in ends)
+
+
+def _keys_inside(value) -> set:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys_inside(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys_inside(v)}
+    return set()
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc_pairs(), st.sampled_from(["*.a", "a", "b.*", "*[*]*", "*.0", "c*"]))
+def test_excluded_paths_never_appear(pair, pattern):
+    old, new = pair
+    got = diff(old, new, exclude=[pattern])
+    full = diff(old, new)
+    assert sorted((f, c) for f, c, _, _ in got) == sorted(
+        (f, c) for f, c, _, _ in full if not _excluded(f, pattern))
+    if pattern == "*.a":  # and nothing carried holds an "a" below the top
+        for field, _, o, n in got:
+            for value in (o, n):
+                inside = _keys_inside(value) if field != "$" else {
+                    k for v in (value.values() if isinstance(value, dict) else [])
+                    for k in _keys_inside(v)}
+                assert "a" not in inside

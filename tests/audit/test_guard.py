@@ -154,3 +154,25 @@ def test_merge_by_priority_keeps_fields_a_higher_priority_writer_owns(sink):
     incoming["content"] = "workflow output"
     merged, refused = audit.merge_by_priority(stored, incoming, writer="user")
     assert refused == [] and merged["content"] == "workflow output"
+
+
+def test_merge_by_priority_finds_keyed_elements_wherever_they_stand(sink):
+    """Nodes keyed by id: the user's edit of one node is kept, the sync's removal of
+    another is refused and the node comes back, a node the sync added after the user's
+    whole-list write is taken back out; moving nodes around is no change at all."""
+    audit.configure(field_stamps=True)
+    stored = {"id": "ws", "nodes": [{"id": "a", "text": "x"}, {"id": "b]1", "text": "y"}]}
+    with audit.writer("user"):
+        audit.record("ws", None, stored)
+    edited = copy.deepcopy(stored)
+    edited["nodes"][0]["text"] = "typed"
+    with audit.writer("user"):
+        audit.record("ws", stored, edited)
+    assert audit.field_writer(edited, "nodes[a].text")[0] == "user"
+    assert audit.field_writer(edited, "nodes")[0] == "user"  # a child path covers it
+
+    incoming = copy.deepcopy(edited)
+    incoming["nodes"] = [{"id": "c", "text": "new"}, {"id": "a", "text": "x"}]  # b]1 gone
+    merged, refused = audit.merge_by_priority(edited, incoming, writer="polling_sync")
+    assert sorted(refused) == ["nodes[a].text", "nodes[b\\]1]", "nodes[c]"]
+    assert merged["nodes"] == [{"id": "a", "text": "typed"}, {"id": "b]1", "text": "y"}]

@@ -458,3 +458,52 @@ def test_stamps_and_versions_are_right_after_concurrent_writes(sink):
     last = max(counter_events, key=lambda e: e["version"])
     assert store["_meta"]["last_updated_by"] == last["writer"]
     assert store["_meta"]["write_id"] == last["write_id"]
+
+
+# --- keyed lists and excluded fields in tracked writes --------------------------------------------
+
+
+def workspace() -> dict:
+    return {"id": "ws-1", "_meta": {"version": 3}, "nodes": [
+        {"id": f"block-{c}", "position": {"x": i, "y": 0}, "data": {"content": c, "dirty": False}}
+        for i, c in enumerate("ABC")]}
+
+
+def test_deleting_a_node_is_one_event_and_moving_one_none(sink):
+    @audit.tracked(entity_type="workspace")
+    def edit(ws, change):
+        change(ws["nodes"])
+
+    ws = workspace()
+    edit(ws, lambda nodes: nodes.pop(0))
+    edit(ws, lambda nodes: nodes.reverse())  # a re-order: no change, no version
+    edit(ws, lambda nodes: nodes[0]["data"].update(content="c2", dirty=True))
+    assert [(e["field"], e["change"], e["version"]) for e in sink.events] == [
+        ("nodes[block-A]", "removed", 4),
+        ("nodes[block-C].data.content", "changed", 5),
+        ("nodes[block-C].data.dirty", "changed", 5),
+    ]
+    assert ws["_meta"]["version"] == 5
+
+
+def test_excluded_fields_emit_nothing_and_never_bump_a_version(sink):
+    audit.configure(exclude=["nodes[*].position", "*.dirty"])
+
+    @audit.tracked(entity_type="workspace")
+    def drag(ws, x):
+        ws["nodes"][1]["position"]["x"] = x
+        ws["nodes"][1]["data"]["dirty"] = True
+
+    @audit.tracked(entity_type="workspace")
+    def add(ws):
+        ws["nodes"].append({"id": "block-D", "position": {"x": 9, "y": 9}, "data": {"dirty": 1}})
+
+    ws = workspace()
+    drag(ws, 40)
+    assert sink.events == [] and ws["_meta"] == {"version": 3}
+    add(ws)
+    assert [(e["field"], e["new"]) for e in sink.events] == [
+        ("nodes[block-D]", {"id": "block-D", "data": {}})]
+    with pytest.raises(TypeError, match="not a path pattern"):
+        audit.configure(exclude=[3])
+    assert audit.settings.current().exclude == ("nodes[*].position", "*.dirty")
