@@ -15,6 +15,8 @@ from typing import Any
 from audit.config import Config
 from audit.diff import DEFAULT_LIST_KEYS, Rules
 
+VERSIONS = ("auto", "always")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -30,6 +32,7 @@ class Settings:
     enabled: bool = True
     list_keys: tuple[tuple[str, str | None], ...] = tuple(DEFAULT_LIST_KEYS.items())
     exclude: tuple[str, ...] = ()
+    versions: str = "auto"  # "always": claim a version for documents that carry none
 
     @functools.cached_property
     def rules(self) -> Rules:
@@ -59,6 +62,7 @@ def configure(
     enabled: bool = _UNSET,
     list_keys: Mapping[str, str | None] = _UNSET,
     exclude: Iterable[str] = _UNSET,
+    versions: str = _UNSET,
 ) -> Settings:
     """Change the given settings, keep the others (like ``structlog.configure``).
 
@@ -75,7 +79,9 @@ def configure(
     ``list_keys``: ``{path pattern: key}``, lists whose elements all carry a unique key are
     diffed by it (default ``{"*": "id"}``; ``{}``: every list by position). ``exclude``: path
     patterns that are never recorded (``*.isLoading``, ``nodes[*].position``); a write that
-    changes only those changes nothing (docs/diff.md).
+    changes only those changes nothing (docs/diff.md). ``versions``: ``"auto"`` claims a
+    version only for documents that carry one (``_meta.version``) or where the caller passes
+    one; ``"always"`` starts unversioned documents at version 1.
     """
     global _settings
     changes: dict[str, Any] = {}
@@ -102,6 +108,10 @@ def configure(
         patterns = _settings.exclude if exclude is _UNSET else exclude
         rules = Rules(keys, patterns)  # raises on a bad pattern now, not in a write
         changes["list_keys"], changes["exclude"] = rules.list_keys, rules.exclude
+    if versions is not _UNSET:
+        if versions not in VERSIONS:
+            raise ValueError(f"versions must be one of {', '.join(VERSIONS)}, not {versions!r}")
+        changes["versions"] = versions
     for name, value in (
         ("redact_key", redact_key), ("otel", otel), ("writer", writer),
         ("field_stamps", field_stamps), ("config", config), ("enabled", enabled),

@@ -6,6 +6,8 @@ a plain object with attributes. The stamp lives under one key (default ``_meta``
     {"last_updated_by": "workflow", "last_updated_at": "2025-…+00:00", "version": 3,
      "write_id": "…", "fields": {"content": {"by": "user", "at": "…"}}}   # fields: optional
 
+``version`` is there only for a document that has one (see ``versions`` in `audit.configure`).
+
 The stamp is never part of the diff. It is replaced, not edited in place, on dicts, so a
 copy of a document that shares the old stamp object is left as it was.
 """
@@ -114,22 +116,21 @@ def stamp(
     *,
     writer: str,
     at: str,
-    version: int,
+    version: int | None,
     write_id: str,
     fields: list[str] | None = None,
 ) -> None:
-    """Set the stamp on ``doc``; ``fields``: paths whose per-field stamp is updated.
+    """Set the stamp on ``doc``; ``fields``: paths whose per-field stamp is updated;
+    ``version`` None: the document has none, and none is claimed for it.
 
     Raises when the document cannot carry one (a slotted or frozen class without the
     attribute, or a non-mapping value already under the key); callers count and go on.
     """
     meta = read_meta(doc, meta_key)
-    values: dict[str, Any] = {
-        "last_updated_by": writer,
-        "last_updated_at": at,
-        "version": version,
-        "write_id": write_id,
-    }
+    values: dict[str, Any] = {"last_updated_by": writer, "last_updated_at": at}
+    if version is not None:
+        values["version"] = version
+    values["write_id"] = write_id
     if fields:
         per_field = dict(field_stamps(doc, meta_key))
         for path in fields:

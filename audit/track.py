@@ -194,6 +194,10 @@ def _write(
 ) -> list[dict[str, Any]]:
     """Diff (unless the caller did), stamp, emit: the one path every tracked write takes.
 
+    A version is claimed only for a document that has one (``base_version``), where the
+    caller gives it, or with ``configure(versions="always")``: a copy rebuilt without its
+    stamp would otherwise claim version 1 on every write, and two correct writes in a row
+    would look like a fork (``version_conflict``).
     ``quiet``: stamp only (instrumentation switched off, but a store's versions must still
     move on, or its compare-and-swap would stop protecting anything)."""
     if changes is None:
@@ -201,7 +205,7 @@ def _write(
     if not changes:
         return []
     name, actor, priority = _who(writer, actor)
-    if version is None:
+    if version is None and (base_version is not None or s.versions == "always"):
         version = (base_version or 0) + 1
     write_id = write_id or new_id()
     ts = now_iso()
@@ -242,7 +246,8 @@ def record(
 
     Defaults fit a store that saves whole documents: ``base_version`` is the version in
     ``after``'s stamp (the version its writer read), ``version`` the stored version + 1 (or
-    ``base_version`` + 1), and ``after`` is stamped with it before the store saves it.
+    ``base_version`` + 1), and ``after`` is stamped with it before the store saves it; where
+    neither document has a version, none is claimed (unless ``configure(versions="always")``).
     The writer is the current ``audit.writer`` scope.
     Returns the events (empty if nothing changed); never raises on account of the
     instrumentation. With the instrumentation switched off (``configure(enabled=False)``)

@@ -17,8 +17,12 @@ from hypothesis import given, settings
 from instrument_support import ListSink, doc_pairs, list_sink
 
 import audit
+from audit.config import Config
 from audit.diff import MISSING, diff
+from audit.emit import render
 from audit.event import json_schema
+from collectors.ingest import load_lines
+from queries.runner import check
 
 pytestmark = pytest.mark.usefixtures("fresh_audit")
 
@@ -51,16 +55,37 @@ def test_one_event_per_changed_field_sharing_a_write_id(sink):
         assert e["event"] == "field.transition"
         assert (e["entity"], e["entity_type"], e["writer"], e["actor"]) == (
             "block-A", "block", "workflow", "engine-1")
-        assert e["version"] == 1 and "base_version" not in e
+        assert "version" not in e and "base_version" not in e  # the document had none
         jsonschema.validate(e, json_schema())
     meta = doc["_meta"]
     assert meta["last_updated_by"] == "workflow"
-    assert meta["version"] == 1
+    assert "version" not in meta
     assert meta["last_updated_at"] == events[0]["ts"]
     assert meta["write_id"] == events[0]["write_id"]
 
 
-def test_versions_count_writes_and_base_version_is_the_version_read(sink):
+@pytest.mark.parametrize(("versions", "stamp", "first_base"), [
+    ("auto", {"version": 0}, 0),  # a document that carries a version
+    ("always", None, None),  # a document that carries none, versions asked for
+])
+def test_versions_count_writes_and_base_version_is_the_version_read(
+    sink, versions, stamp, first_base
+):
+    audit.configure(versions=versions)
+
+    @audit.tracked
+    def set_content(doc, value):
+        doc["content"] = value
+
+    doc = block(**({"_meta": stamp} if stamp else {}))
+    for i in range(3):
+        set_content(doc, f"v{i}")
+    assert [(e.get("base_version"), e["version"]) for e in sink.events] == [
+        (first_base, 1), (1, 2), (2, 3)]
+    assert doc["_meta"]["version"] == 3
+
+
+def test_a_document_without_a_version_gets_none_claimed(sink):
     @audit.tracked
     def set_content(doc, value):
         doc["content"] = value
@@ -68,9 +93,10 @@ def test_versions_count_writes_and_base_version_is_the_version_read(sink):
     doc = block()
     for i in range(3):
         set_content(doc, f"v{i}")
-    assert [(e.get("base_version"), e["version"]) for e in sink.events] == [
-        (None, 1), (1, 2), (2, 3)]
-    assert doc["_meta"]["version"] == 3
+    assert [("base_version" in e, "version" in e) for e in sink.events] == [(False, False)] * 3
+    assert "version" not in doc["_meta"] and doc["_meta"]["last_updated_by"] == "unknown"
+    with pytest.raises(ValueError, match="versions must be one of"):
+        audit.configure(versions="sometimes")
 
 
 def test_a_write_that_changes_nothing_emits_nothing_and_keeps_the_version(sink):
@@ -92,7 +118,7 @@ def test_returned_document_is_the_one_stamped_and_input_is_untouched(sink):
 
     doc = block()
     out = with_content(doc, "x")
-    assert out["content"] == "x" and out["_meta"]["version"] == 1
+    assert out["content"] == "x" and out["_meta"]["write_id"] == sink.events[0]["write_id"]
     assert "_meta" not in doc
     assert [e["field"] for e in sink.events] == ["content"]
 
@@ -133,9 +159,9 @@ def test_async_function_is_tracked(sink):
         doc["indexingList"][0]["status"] = "done"
         return doc
 
-    doc = asyncio.run(fetch_and_apply(block()))
+    doc = asyncio.run(fetch_and_apply(block(_meta={"version": 4})))
     assert sink.fields() == ["indexingList.0.status"]
-    assert doc["_meta"]["version"] == 1
+    assert doc["_meta"]["version"] == 5
 
 
 def test_method_finds_the_document_after_self(sink):
@@ -198,7 +224,7 @@ def test_object_documents_are_diffed_and_stamped(sink, make):
         edit(doc)
         edit(doc)  # no change: no event
     assert [(e["field"], e["old"], e["new"]) for e in sink.events] == [("content", "old", "new")]
-    assert doc._meta["version"] == 1 and doc._meta["last_updated_by"] == "user"
+    assert doc._meta["last_updated_by"] == "user" and "version" not in doc._meta
 
 
 def test_object_that_cannot_carry_a_stamp_still_emits(sink):
@@ -227,7 +253,7 @@ def test_tracking_block(sink):
             d["content"] = "typed by a person"
     assert sink.fields() == ["content"]
     assert t.events[0]["writer"] == "user"
-    assert doc["_meta"]["version"] == 1
+    assert doc["_meta"]["write_id"] == t.events[0]["write_id"]
 
     with pytest.raises(RuntimeError), audit.tracking(doc) as d:
         d["content"] = "abandoned"
@@ -238,7 +264,8 @@ def test_tracking_block(sink):
 def test_record_catches_a_whole_document_save_reverting_another_writers_field(sink):
     """A lost update: both read v1; workflow saves content; instantiation
     then saves its whole copy, which still has the old content."""
-    store = {"block-A": {"id": "block-A", "content": "old", "indexingList": []}}
+    store = {"block-A": {"id": "block-A", "content": "old", "indexingList": [],
+                         "_meta": {"version": 1}}}
 
     def save(doc):
         audit.record(doc["id"], store.get(doc["id"]), doc, entity_type="block")
@@ -255,12 +282,47 @@ def test_record_catches_a_whole_document_save_reverting_another_writers_field(si
 
     wf, inst = [e for e in sink.events if e["writer"] == "workflow"], [
         e for e in sink.events if e["writer"] == "instantiation"]
-    assert [(e["field"], e["new"], e["version"]) for e in wf] == [("content", "new content", 1)]
+    assert [(e["field"], e["new"], e["base_version"], e["version"]) for e in wf] == [
+        ("content", "new content", 1, 2)]
     reverted = next(e for e in inst if e["field"] == "content")
     assert (reverted["old"], reverted["new"]) == ("new content", "old")
-    assert reverted["version"] == 2 and "base_version" not in reverted  # it read no version
-    assert store["block-A"]["_meta"]["version"] == 2
+    assert (reverted["base_version"], reverted["version"]) == (1, 3)  # read v1, v2 unseen
+    assert store["block-A"]["_meta"]["version"] == 3
 
+
+@pytest.mark.parametrize(("versions", "conflicts"), [("always", 1), ("auto", 0)])
+def test_copies_rebuilt_without_a_stamp_give_no_false_version_conflict(
+    sink, con, versions, conflicts
+):
+    """The engine rebuilds its copy of a block for every task from the stored fields, so the
+    copy carries no stamp. Two correct runs one after the other: claiming version 1 for each
+    ("always", the old default) makes them a fork; unversioned ("auto") they are none."""
+    audit.configure(versions=versions)
+
+    @audit.tracked(entity_type="block")
+    def run_task(block, output):
+        block["content"] = output
+        block["status"] = "done"
+
+    stored = {"id": "block-A", "content": "template", "status": "idle"}
+    for output in ("run 1", "run 2"):
+        fresh = {key: value for key, value in stored.items() if key != "_meta"}
+        with audit.writer("workflow"):
+            run_task(fresh, output)
+        stored = fresh
+    assert load_lines(con, [render(e) for e in sink.events], "test").ingested == 3
+    found = check(con, config=Config())
+    assert [f.detector for f in found] == ["version_conflict"] * conflicts
+
+
+def test_record_continues_a_stored_version_and_claims_none_without_one(sink):
+    assert "version" not in audit.record("e-1", None, {"a": 1})[0]
+    assert "version" not in audit.record("e-1", {"a": 1}, {"a": 2})[0]
+    stored = {"a": 2, "_meta": {"version": 7}}
+    (event,) = audit.record("e-1", stored, {"a": 3})
+    assert "base_version" not in event and event["version"] == 8
+    (event,) = audit.record("e-1", {"a": 3}, {"a": 4, "_meta": {"version": 8}})
+    assert (event["base_version"], event["version"]) == (8, 9)
 
 def test_record_creation_and_deletion(sink):
     events = audit.record("e-1", None, {"a": 1, "b": {"c": 2}})
@@ -332,7 +394,7 @@ def test_a_failing_sink_never_breaks_the_write(caplog):
         doc["content"] = value
         return "service result"
 
-    doc = block()
+    doc = block(_meta={"version": 0})
     with caplog.at_level(logging.WARNING, logger="audit"):
         results = [edit(doc, f"v{i}") for i in range(5)]
     assert results == ["service result"] * 5
@@ -428,7 +490,7 @@ def _canon(changes):
 def test_stamps_and_versions_are_right_after_concurrent_writes(sink):
     """Eight threads do read-modify-write on one stored document under the store's lock:
     every write gets its own version, each write's base is the previous write's version."""
-    store = {"id": "block-A", "counter": 0}
+    store = {"id": "block-A", "counter": 0, "_meta": {"version": 0}}
     lock = threading.Lock()
 
     @audit.tracked(entity_type="block")
