@@ -20,6 +20,7 @@ import functools
 import inspect
 import itertools
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -31,6 +32,7 @@ import orjson
 from audit import health, settings
 from audit.diff import MISSING, SCALARS, Change, diff, patch
 from audit.emit import emit
+from audit.event import RFC3339_PATTERN
 from audit.stamp import (
     clone,
     is_document,
@@ -77,10 +79,22 @@ def now_iso() -> str:
     return f"{cached[1]}.{ns // 1000:06d}+00:00"
 
 
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+
 def as_timestamp(value: Any) -> str | None:
-    """RFC 3339 text for a datetime (naive = UTC), epoch seconds, or text (kept as is)."""
-    if value is None or isinstance(value, str):
-        return value
+    """RFC 3339 text for a datetime, epoch seconds, or ISO 8601 text; without an offset
+    (naive) it is UTC. RFC 3339 text is kept as it is; text that is no timestamp too (the
+    ingest rejects it with its reason: the instrumentation does not raise into the write)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if _RFC3339.fullmatch(value):
+            return value
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
@@ -99,7 +113,8 @@ def annotate(*, source_ts: Any = None, attrs: Mapping[str, Any] | None = None) -
     """Inside a tracked function or ``tracking`` block: add to the write being tracked.
 
     ``source_ts``: when the data being written was produced at its source (an SSE event's
-    ``updated_at``); ``attrs``: merged into the events' ``attrs``. Outside one: no effect.
+    ``updated_at``): a datetime, epoch seconds or ISO 8601 text, UTC when it has no offset;
+    ``attrs``: merged into the events' ``attrs``. Outside one: no effect.
     """
     current = _annotations.get()
     if current is None:
@@ -248,7 +263,7 @@ def record(
     ``after``'s stamp (the version its writer read), ``version`` the stored version + 1 (or
     ``base_version`` + 1), and ``after`` is stamped with it before the store saves it; where
     neither document has a version, none is claimed (unless ``configure(versions="always")``).
-    The writer is the current ``audit.writer`` scope.
+    The writer is the current ``audit.writer`` scope; ``source_ts`` as for `annotate`.
     Returns the events (empty if nothing changed); never raises on account of the
     instrumentation. With the instrumentation switched off (``configure(enabled=False)``)
     it still stamps, and emits nothing.

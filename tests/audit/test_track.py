@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import logging
 import threading
+from datetime import datetime
 
 import attrs
 import jsonschema
@@ -364,6 +365,24 @@ def test_annotate_and_source_ts_callable(sink):
 
 # --- redaction --------------------------------------------------------------------------------
 
+
+def test_naive_timestamps_at_the_python_api_are_utc(sink, con):
+    @audit.tracked
+    def apply_polled(doc, polled):
+        doc["status"] = polled["status"]
+        audit.annotate(source_ts=polled["produced_at"])
+
+    apply_polled({"id": "b"}, {"status": "done", "produced_at": "2025-05-01T10:00:00"})
+    audit.record("c", {"a": 1}, {"a": 2}, source_ts="2025-05-01 10:00:00.5")
+    audit.record("d", {"a": 1}, {"a": 2}, source_ts="2025-05-01T12:00:00+02:00")  # kept
+    audit.record("e", {"a": 1}, {"a": 2}, source_ts=datetime(2025, 5, 1, 10))
+    assert [e["source_ts"] for e in sink.events] == [
+        "2025-05-01T10:00:00+00:00", "2025-05-01T10:00:00.500000+00:00",
+        "2025-05-01T12:00:00+02:00", "2025-05-01T10:00:00+00:00"]
+    assert load_lines(con, [render(e) for e in sink.events], "api").rejected == 0
+    # The ingest stays strict: a line that says no offset is refused, with its reason.
+    naive = {**sink.events[0], "event_id": "naive", "source_ts": "2025-05-01T10:00:00"}
+    assert load_lines(con, [render(naive)], "file").rejected == 1
 
 def test_redacted_fields_are_hashed_and_equal_values_stay_equal(sink):
     audit.configure(redact=("content",))
