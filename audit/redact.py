@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from audit.diff import split_path
+
 Processor = Callable[[Any, str, dict[str, Any]], dict[str, Any]]
 
 
@@ -62,8 +64,8 @@ def redactor(fields: Iterable[str], key: bytes | None = None) -> Processor:
         return value
 
     def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-        field = event.get("field", "$")
-        parts = [] if field == "$" else field.split(".")
+        # nodes[a].text -> nodes, [a], text: a pattern naming the list covers its elements.
+        parts = [f"[{step}]" if by_key else step for _, by_key, step in _steps(event)]
         for side in ("old", "new"):
             if side in event:
                 value = event[side]
@@ -72,3 +74,10 @@ def redactor(fields: Iterable[str], key: bytes | None = None) -> Processor:
         return event
 
     return redact
+
+
+def _steps(event: dict[str, Any]) -> list[tuple[int, bool, str]]:
+    try:
+        return split_path(str(event.get("field", "$")))
+    except ValueError:  # not a path this package writes: its dotted parts
+        return [(0, False, part) for part in str(event["field"]).split(".")]

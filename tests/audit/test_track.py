@@ -397,6 +397,15 @@ def test_redacted_fields_are_hashed_and_equal_values_stay_equal(sink):
     assert "secret" not in repr(sink.events)
 
 
+def test_redacting_a_keyed_list_covers_its_elements(sink):
+    audit.configure(redact=("nodes",))
+    before = {"nodes": [{"id": "a", "text": "secret"}]}
+    audit.record("ws", before, {"nodes": [{"id": "a", "text": "other secret"}]})
+    audit.record("ws", before, {"nodes": []})
+    assert [e["field"] for e in sink.events] == ["nodes[a].text", "nodes[a]"]
+    assert "secret" not in repr(sink.events)
+
+
 # --- failing open -----------------------------------------------------------------------------
 
 
