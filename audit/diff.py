@@ -106,7 +106,7 @@ class Rules:
     """
 
     __slots__ = ("list_keys", "exclude", "stamp_key", "_key_patterns", "constant_key",
-                 "excluded", "skip")
+                 "excluded", "skip", "_walks")
 
     def __init__(
         self,
@@ -139,6 +139,11 @@ class Rules:
             if exclude else None
         )
         self.skip = frozenset((stamp_key,)) if stamp_key is not None else None
+        self._walks = (_Walk(self, "", False), _Walk(self, "", True))
+
+    def walk(self, prefix: str, booleans: bool) -> _Walk:
+        """The walk's state for one diff (made once for the usual case: no prefix)."""
+        return _Walk(self, prefix, booleans) if prefix else self._walks[booleans]
 
     def key_for(self, path_text: str) -> str | None:
         """The key the list at ``path_text`` is keyed by, None: by position."""
@@ -154,9 +159,6 @@ class Rules:
 
     def __repr__(self) -> str:
         return f"Rules(list_keys={dict(self.list_keys)!r}, exclude={list(self.exclude)!r})"
-
-
-DEFAULT_RULES: Final = Rules()
 
 
 @functools.lru_cache(maxsize=64)
@@ -244,9 +246,36 @@ class _Walk:
         return value
 
 
+DEFAULT_RULES: Final = Rules()
+
+
 def _keyed(items: Any, key: str) -> dict[str, Any] | None:
     """The elements by key text, if the keyed rule accepts the list (docs/diff.md: every
     element an object holding ``key`` as a string or an integer, no key text twice)."""
+    if not items:
+        return {}
+    first = items[0]
+    if type(first) is dict:
+        if key not in first:
+            return None  # the common "list of objects without ids": decided at once
+        # Dicts with string keys, the usual case, in loops that run in C; the rest below.
+        if set(map(type, items)) == _DICT:
+            try:
+                out = {e[key]: e for e in items}
+            except (KeyError, TypeError):  # an element without the key; an unhashable key
+                return None
+            if len(out) == len(items) and set(map(type, out)) == _STR:
+                return out  # else: integer keys, or a key twice (maybe "7" and 7)
+    elif type(first) in SCALARS:
+        return None
+    return _keyed_slowly(items, key)
+
+
+_DICT: Final = {dict}
+_STR: Final = {str}
+
+
+def _keyed_slowly(items: Any, key: str) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for element in items:
         if type(element) is not dict and not isinstance(element, Mapping):
@@ -299,7 +328,7 @@ def diff(
     """
     if rules is None:
         rules = DEFAULT_RULES if list_keys is None and not exclude else rules_of(list_keys, exclude)
-    cx = _Walk(rules, prefix, booleans)
+    cx = rules.walk(prefix, booleans)
     out: list[Change] = []
     if cx.excluded is not None and cx.hit(None):
         return out
@@ -479,7 +508,9 @@ def _dicts(
 
 
 def _lists(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
-    key = cx.list_key(path)
+    key = cx.constant_key
+    if key is _VARIES:
+        key = cx.rules.key_for(cx.text(path))
     if key is not None:
         by_key_a = _keyed(a, key)
         if by_key_a is not None:
@@ -495,6 +526,24 @@ def _keyed_lists(
 ) -> None:
     """Two lists by key (``a``/``b``: elements by key text): where they stand is no change."""
     excluded = cx.excluded
+    if not cx.booleans:
+        # Let C find the elements that differ (== is exact without booleans).
+        try:
+            differing = [k for k, v in a.items() if (w := b.get(k, MISSING)) is not v and w != v]
+        except Exception:  # elements whose == raises: the loop below
+            differing = None
+        if differing is not None:
+            for key in differing:
+                sub = (path, _item(key))
+                if excluded is not None and cx.hit(sub):
+                    continue
+                if key in b:
+                    _into(a[key], b[key], sub, out, cx)
+                else:
+                    out.append((text(sub), "removed", cx.carry(a[key], sub), MISSING))
+            if len(b) != len(a) - sum(1 for k in differing if k not in b):
+                _added(a, b, path, out, cx)
+            return
     pending = []
     removed = 0
     for key, va in a.items():
@@ -517,11 +566,16 @@ def _keyed_lists(
     if pending:
         _confirm(pending, [_item(k) for k in pending], a, b, path, out, cx)
     if len(b) != len(a) - removed:
-        for key, vb in b.items():
-            if key not in a:
-                sub = (path, _item(key))
-                if excluded is None or not cx.hit(sub):
-                    out.append((text(sub), "added", MISSING, cx.carry(vb, sub)))
+        _added(a, b, path, out, cx)
+
+
+def _added(a: dict[str, Any], b: dict[str, Any], path: Path, out: list[Change], cx: _Walk) -> None:
+    """The elements of ``b`` whose key ``a`` lacks."""
+    for key, vb in b.items():
+        if key not in a:
+            sub = (path, _item(key))
+            if cx.excluded is None or not cx.hit(sub):
+                out.append((text(sub), "added", MISSING, cx.carry(vb, sub)))
 
 
 def _positional(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
@@ -641,6 +695,7 @@ def _same_number(a: Any, b: Any) -> bool:
 
 # --- reading paths back: applying changes to a document ------------------------------------------
 
+_LISTS: Final = (list, tuple)
 _NAME = re.compile(r"[^.\[]*")
 _STEP = re.compile(r"\.([^.\[]*)|\[((?:[^\\\]]|\\.)*)\]", re.DOTALL)
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
@@ -666,10 +721,11 @@ def split_path(field: str) -> list[tuple[int, bool, str]]:
         m = _STEP.match(field, at)
         if m is None:
             raise ValueError(f"not a path: {field!r} (at offset {at})")
-        if m.group(1) is not None:
-            steps.append((at, False, m.group(1)))
+        name, key = m.groups()
+        if name is not None:
+            steps.append((at, False, name))
         else:
-            steps.append((at, True, _ESCAPE.sub(r"\1", m.group(2))))
+            steps.append((at, True, _ESCAPE.sub(r"\1", key) if "\\" in key else key))
         at = m.end()
     return steps
 
@@ -677,16 +733,24 @@ def split_path(field: str) -> list[tuple[int, bool, str]]:
 def locate(doc: Any, field: str, rules: Rules | None = None) -> tuple[Any, Any]:
     """The container holding ``field`` and its key there: a dict key, or a list position
     (for an element named by key that the list does not hold, the list's length)."""
+    if "[" not in field and field != ROOT:  # positions and object keys only: no parsing
+        parent = doc
+        *parents, last = field.split(".")
+        for part in parents:
+            parent = parent[int(part)] if isinstance(parent, _LISTS) else parent[part]
+        return parent, int(last) if isinstance(parent, _LISTS) else last
     rules = rules or DEFAULT_RULES
     steps = split_path(field)
     if not steps:
         raise ValueError("the root has no container")
     parent = doc
     for i, (start, by_key, step) in enumerate(steps):
-        if isinstance(parent, list | tuple):
+        if isinstance(parent, _LISTS):
             if by_key:
-                key = rules.key_for(field[:start] or ROOT)
-                at = _position(parent, key, step)
+                key = rules.constant_key
+                if key is _VARIES:
+                    key = rules.key_for(field[:start] or ROOT)
+                at = _position(parent, key, step)  # type: ignore[arg-type]
             else:
                 at = int(step)
         else:
@@ -698,14 +762,19 @@ def locate(doc: Any, field: str, rules: Rules | None = None) -> tuple[Any, Any]:
 
 
 def _position(items: Any, key: str | None, key_text: str) -> int:
+    """Where the element whose key text is ``key_text`` stands; the length if nowhere."""
     if key is not None:
         for i, element in enumerate(items):
-            if isinstance(element, Mapping):
-                value = element.get(key, MISSING)
-                if type(value) is not bool and isinstance(value, str | int) and (
-                    str.__str__(value) if isinstance(value, str) else int.__repr__(value)
-                ) == key_text:
-                    return i
+            value = (
+                element.get(key, MISSING)
+                if type(element) is dict or isinstance(element, Mapping)
+                else MISSING
+            )
+            if value == key_text or (
+                type(value) is not bool and isinstance(value, int)
+                and int.__repr__(value) == key_text
+            ):
+                return i
     return len(items)
 
 
