@@ -280,22 +280,32 @@ def _keyed_slowly(items: Any, key: str) -> dict[str, Any] | None:
     for element in items:
         if type(element) is not dict and not isinstance(element, Mapping):
             return None
-        value = element.get(key, MISSING)
-        t = type(value)
-        if t is str:
-            pass
-        elif t is int:
-            value = str(value)
-        elif isinstance(value, str):  # a str subclass (StrEnum): its text
-            value = str.__str__(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            value = int.__repr__(value)
-        else:
-            return None
-        if value in out:
+        value = key_text(element.get(key, MISSING))
+        if value is None or value in out:
             return None
         out[value] = element
     return out
+
+
+def key_text(value: Any) -> str | None:
+    """A list element's key as paths write it: a string as it is, an integer in decimal;
+    None for anything else (booleans and floats are no keys)."""
+    t = type(value)
+    if t is str:
+        return value
+    if t is int:
+        return str(value)
+    if isinstance(value, str):  # a str subclass (StrEnum): its text
+        return str.__str__(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int.__repr__(value)
+    return None
+
+
+def element_path(list_path: str, key: str) -> str:
+    """The path of the element named ``key`` (its key text) in the list at ``list_path``:
+    ``element_path("nodes", "a]b")`` is ``nodes[a\\]b]``."""
+    return ("" if list_path == ROOT else list_path) + _item(key)
 
 
 # --- the walk ----------------------------------------------------------------------------------
@@ -761,8 +771,8 @@ def locate(doc: Any, field: str, rules: Rules | None = None) -> tuple[Any, Any]:
     raise AssertionError("unreachable")
 
 
-def _position(items: Any, key: str | None, key_text: str) -> int:
-    """Where the element whose key text is ``key_text`` stands; the length if nowhere."""
+def _position(items: Any, key: str | None, text_of_key: str) -> int:
+    """Where the element whose key text is ``text_of_key`` stands; the length if nowhere."""
     if key is not None:
         for i, element in enumerate(items):
             value = (
@@ -770,10 +780,7 @@ def _position(items: Any, key: str | None, key_text: str) -> int:
                 if type(element) is dict or isinstance(element, Mapping)
                 else MISSING
             )
-            if value == key_text or (
-                type(value) is not bool and isinstance(value, int)
-                and int.__repr__(value) == key_text
-            ):
+            if value == text_of_key or key_text(value) == text_of_key:
                 return i
     return len(items)
 

@@ -52,6 +52,7 @@ def _register_all() -> None:
         alert_command,
         demo_command,
         detect_commands,
+        import_command,
         pg_command,
         report_command,
         serve_command,
@@ -64,6 +65,7 @@ def _register_all() -> None:
     serve_command.register(app)
     spool_command.register(app)
     pg_command.register(app)
+    import_command.register(app)
 
 
 class _NotRaised(Exception):

@@ -1,0 +1,167 @@
+"""`audit import snapshots`: saved documents into transition events (docs/contract.md §6).
+
+A thin layer over collectors.snapshots: it parses the options, shows progress on a long
+import and prints what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from audit.errors import AuditError
+from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
+
+_PROGRESS_FROM = 200  # documents: fewer are done before a bar would be worth drawing
+
+
+def _list_keys(specs: list[str]) -> dict[str, str | None] | None:
+    if not specs:
+        return None
+    keys: dict[str, str | None] = {}
+    for spec in specs:
+        pattern, sep, key = spec.rpartition("=")
+        if not sep or not pattern or not key:
+            raise AuditError(f"--list-key {spec}: expected PATTERN=KEY (KEY - for by position)")
+        keys[pattern] = None if key == "-" else key
+    return {**keys, "*": keys.get("*", "id")}
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(
+        name="import", help="Turn histories that are not events yet into events.",
+        no_args_is_help=True,
+    )
+    app.add_typer(group)
+
+    @group.command()
+    def snapshots(
+        paths: Annotated[
+            list[str],
+            typer.Argument(help="JSON documents: files, folders of them, JSON Lines files."),
+        ],
+        id_key: Annotated[str, typer.Option(help="The key holding the entity id.")] = "id",
+        entity_type: Annotated[
+            Optional[str], typer.Option(help="The documents' entity type.")  # noqa: UP045
+        ] = None,
+        split: Annotated[
+            list[str],
+            typer.Option(
+                metavar="LISTPATH:KEY",
+                help="Make each element of a list an entity of its own, ID/ELEMENT_KEY "
+                "(repeatable).",
+            ),
+        ] = [],  # noqa: B006 - typer reads the default, never mutates it
+        writer: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="The writer of every document (default: unknown)."),
+        ] = None,
+        writer_key: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="The key holding each document's writer (dotted for nested)."),
+        ] = None,
+        ts_key: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                help="The key holding when each document was saved; else a timestamp in the "
+                "file name, else the order given."
+            ),
+        ] = None,
+        exclude: Annotated[
+            list[str],
+            typer.Option(
+                metavar="PATTERN",
+                help="Leave these paths out, e.g. 'nodes[*].position' (repeatable; "
+                "docs/diff.md).",
+            ),
+        ] = [],  # noqa: B006
+        list_key: Annotated[
+            list[str],
+            typer.Option(
+                metavar="PATTERN=KEY",
+                help="Diff the lists at PATTERN by KEY (- for by position); default: any list "
+                "whose elements all carry a unique id.",
+            ),
+        ] = [],  # noqa: B006
+        db: DbOption = None,
+        wait: WaitOption = LOCK_WAIT_S,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    ) -> None:
+        """Successive JSON documents of the same entities become field transitions, by the
+        instrumentation's diff rules; importing the same snapshots again doubles nothing."""
+        from collectors.snapshots import Options, Split, import_snapshots
+        from collectors.store import open_store, resolve_db
+
+        if writer and writer_key:
+            raise AuditError("--writer and --writer-key: give one of them")
+        options = Options(
+            id_key=id_key, entity_type=entity_type,
+            splits=tuple(Split.parse(s) for s in split), writer=writer, writer_key=writer_key,
+            ts_key=ts_key, exclude=tuple(exclude), list_keys=_list_keys(list_key),
+        )
+        try:
+            options.rules()
+        except TypeError as exc:
+            raise AuditError(str(exc)) from None
+        started = time.perf_counter()
+        con = open_store(db, wait_s=wait)
+        try:
+            with _progress() as advance:
+                summary = import_snapshots(con, paths, options, progress=advance)
+        finally:
+            con.close()
+        elapsed = time.perf_counter() - started
+        if as_json:
+            print(json.dumps({**summary.__dict__, "seconds": round(elapsed, 3)}))
+            return
+        print(
+            f"{summary.files} file(s), {summary.documents:,} documents of "
+            f"{summary.entities:,} entities into {resolve_db(db)} in {elapsed:.2f} s: "
+            f"{summary.events:,} events from {summary.writes:,} writes; "
+            f"{summary.ingested:,} ingested, {summary.duplicates:,} duplicates skipped, "
+            f"{summary.rejected:,} rejected"
+        )
+        print(f"  in the order of {summary.order}", file=sys.stderr)
+        if summary.unknown_writers:
+            print(
+                f'  {summary.unknown_writers:,} document(s) without "{writer_key}": '
+                "writer unknown",
+                file=sys.stderr,
+            )
+        if summary.rejected:
+            print("  (see `audit stats`; raw lines are in the rejected_events table)",
+                  file=sys.stderr)
+
+
+class _progress:  # noqa: N801 - used like a function: `with _progress() as advance:`
+    """A bar on stderr for an import long enough to wait for, on a terminal; else nothing."""
+
+    def __init__(self) -> None:
+        self._bar = None
+        self._task = None
+
+    def __enter__(self):
+        return self.advance
+
+    def advance(self, done: int, total: int) -> None:
+        if total < _PROGRESS_FROM or not sys.stderr.isatty():
+            return
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self._bar = Progress(
+                "importing snapshots", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("import", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
