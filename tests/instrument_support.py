@@ -52,7 +52,7 @@ def spool_writer(directory: str, writer: str, n: int, configure: bool) -> None:
         doc["content"] = f"{writer}-{i}"
         doc["seq"] = i
 
-    doc = {"id": f"block-{writer}"}
+    doc = {"id": f"block-{writer}", "_meta": {"version": 0}}  # versioned, as a store hands it out
     with audit.writer(writer):
         for i in range(n):
             apply(doc, i)

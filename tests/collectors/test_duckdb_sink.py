@@ -26,7 +26,7 @@ def test_tracked_writes_land_in_the_store_canonicalised_like_ingest(tmp_path):
         doc["content"] = f"c{i}"
         doc["payload"] = {"b": i, "a": 2.0}
 
-    doc = {"id": "block-A"}
+    doc = {"id": "block-A", "_meta": {"version": 0}}  # versioned, as a store hands it out
     with audit.writer("workflow", actor="e-1"):
         for i in range(120):
             apply(doc, i)

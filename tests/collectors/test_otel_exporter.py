@@ -22,7 +22,7 @@ def _apply_in_span(tracer, name: str, n: int) -> list[tuple[int, int]]:
         doc["indexingList"] = [{"status": "done" if i % 2 else "processing"}]
 
     ids = []
-    doc = {"id": f"block-{name}"}
+    doc = {"id": f"block-{name}", "_meta": {"version": 0}}  # versioned: the tests order by it
     with audit.writer("workflow"):
         for i in range(n):
             with tracer.start_as_current_span(f"apply-{i}") as span:
