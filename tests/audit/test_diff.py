@@ -246,7 +246,7 @@ def _keyable(doc) -> bool:
     return len(texts) == len(ids) and len(set(texts)) == len(texts)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(workspaces, workspaces)
 def test_keyed_diff_equals_the_positional_diff_on_lists_without_keys(old, new):
     if _keyable(old) and _keyable(new):
@@ -299,7 +299,7 @@ def _keys_inside(value) -> set:
     return set()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(doc_pairs(), st.sampled_from(["*.a", "a", "b.*", "*[*]*", "*.0", "c*"]))
 def test_excluded_paths_never_appear(pair, pattern):
     old, new = pair
