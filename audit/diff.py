@@ -711,16 +711,17 @@ _STEP = re.compile(r"\.([^.\[]*)|\[((?:[^\\\]]|\\.)*)\]", re.DOTALL)
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
-def split_path(field: str) -> list[tuple[int, bool, str]]:
+@functools.lru_cache(maxsize=4096)  # a service writes the same few paths over and over
+def split_path(field: str) -> tuple[tuple[int, bool, str], ...]:
     """The steps of a path: ``(start, by_key, step)`` with ``start`` the step's offset in
     ``field`` (``field[:start]`` is the path of the container it is in), ``by_key`` True for
     a list element named by its key (``step`` unescaped), else an object key or an index.
 
     >>> split_path("nodes[a\\\\]b].data")
-    [(0, False, 'nodes'), (5, True, 'a]b'), (11, False, 'data')]
+    ((0, False, 'nodes'), (5, True, 'a]b'), (11, False, 'data'))
     """
     if field == ROOT:
-        return []
+        return ()
     steps = []
     at = 0
     if not field.startswith("["):
@@ -737,7 +738,7 @@ def split_path(field: str) -> list[tuple[int, bool, str]]:
         else:
             steps.append((at, True, _ESCAPE.sub(r"\1", key) if "\\" in key else key))
         at = m.end()
-    return steps
+    return tuple(steps)
 
 
 def locate(doc: Any, field: str, rules: Rules | None = None) -> tuple[Any, Any]:
@@ -780,7 +781,7 @@ def _position(items: Any, key: str | None, text_of_key: str) -> int:
                 if type(element) is dict or isinstance(element, Mapping)
                 else MISSING
             )
-            if value == text_of_key or key_text(value) == text_of_key:
+            if value == text_of_key or (type(value) is not str and key_text(value) == text_of_key):
                 return i
     return len(items)
 

@@ -76,8 +76,8 @@ def redactor(fields: Iterable[str], key: bytes | None = None) -> Processor:
     return redact
 
 
-def _steps(event: dict[str, Any]) -> list[tuple[int, bool, str]]:
+def _steps(event: dict[str, Any]) -> tuple[tuple[int, bool, str], ...]:
     try:
         return split_path(str(event.get("field", "$")))
     except ValueError:  # not a path this package writes: its dotted parts
-        return [(0, False, part) for part in str(event["field"]).split(".")]
+        return tuple((0, False, part) for part in str(event["field"]).split("."))

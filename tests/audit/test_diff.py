@@ -194,8 +194,8 @@ def test_paths_name_elements_by_key_and_read_back():
     after = {"nodes": [{"id": 7, "data": {"v": 2}}, {"id": "a]b", "data": {"v": 3}}]}
     changes = diff(before, after)
     assert sorted(c[0] for c in changes) == ["nodes[7].data.v", "nodes[a\\]b].data.v"]
-    assert split_path("nodes[a\\]b].data.v") == [
-        (0, False, "nodes"), (5, True, "a]b"), (11, False, "data"), (16, False, "v")]
+    assert split_path("nodes[a\\]b].data.v") == (
+        (0, False, "nodes"), (5, True, "a]b"), (11, False, "data"), (16, False, "v"))
     parent, key = locate(before, "nodes[7].data.v")
     assert parent is before["nodes"][1]["data"] and key == "v"
     assert locate(before, "nodes[zz]") == (before["nodes"], 2)  # not there: the end
