@@ -152,11 +152,6 @@ class Rules:
                 return key
         return None
 
-    def is_excluded(self, path_text: str) -> bool:
-        """Whether a pattern matches the path itself (the walk never goes below an excluded
-        path, so the paths above it were matched on the way down)."""
-        return self.excluded is not None and self.excluded.fullmatch(path_text) is not None
-
     def __repr__(self) -> str:
         return f"Rules(list_keys={dict(self.list_keys)!r}, exclude={list(self.exclude)!r})"
 
@@ -168,7 +163,7 @@ def _cached_rules(
     return Rules(None if list_keys is None else dict(list_keys), exclude)
 
 
-def rules_of(
+def _rules_of(
     list_keys: Mapping[str, str | None] | None = None, exclude: Iterable[str] = ()
 ) -> Rules:
     """`Rules` for these settings, compiled once per distinct value."""
@@ -337,7 +332,8 @@ def diff(
     [('nodes[a].v', 'changed', 1, 2), ('nodes[b]', 'added', MISSING, {'id': 'b'})]
     """
     if rules is None:
-        rules = DEFAULT_RULES if list_keys is None and not exclude else rules_of(list_keys, exclude)
+        plain = list_keys is None and not exclude
+        rules = DEFAULT_RULES if plain else _rules_of(list_keys, exclude)
     cx = rules.walk(prefix, booleans)
     out: list[Change] = []
     if cx.excluded is not None and cx.hit(None):
