@@ -15,6 +15,7 @@ import orjson
 import pydantic
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from instrument_support import ListSink, doc_pairs, list_sink
 
 import audit
@@ -510,6 +511,32 @@ def _canon(changes):
         (f, c, orjson.dumps(o) if o is not MISSING else b"", orjson.dumps(n) if n is not MISSING
          else b"") for f, c, o, n in changes
     )
+
+
+flags = st.fixed_dictionaries({"on": st.booleans() | st.integers(0, 1), "n": st.integers(0, 2)})
+keyed_nodes = st.lists(st.fixed_dictionaries({"id": st.sampled_from("abcde"), "f": flags}),
+                       max_size=5, unique_by=lambda n: n["id"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(keyed_nodes, keyed_nodes, st.booleans())
+def test_tracked_writes_on_keyed_lists_report_exactly_the_diff(old, new, exclude):
+    """The same on lists keyed by id, where booleans and 1/0 swap inside elements that move:
+    the tracker's check patches by key and falls back to the exact diff when it must."""
+    audit.reset()
+    sink = list_sink()
+    rules = {"exclude": ["nodes[*].f.n"]} if exclude else {}
+    audit.configure(**rules)
+
+    @audit.tracked(entity="ws")
+    def replace_nodes(doc):
+        doc["nodes"] = copy.deepcopy(new)
+
+    replace_nodes({"nodes": copy.deepcopy(old)})
+    expected = diff({"nodes": old}, {"nodes": new}, **rules)
+    got = [(e["field"], e["change"], e.get("old", MISSING), e.get("new", MISSING))
+           for e in sink.events]
+    assert _canon(got) == _canon(expected)
 
 
 # --- concurrency ------------------------------------------------------------------------------
