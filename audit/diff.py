@@ -106,7 +106,7 @@ class Rules:
     """
 
     __slots__ = ("list_keys", "exclude", "stamp_key", "_key_patterns", "constant_key",
-                 "excluded", "skip", "_walks")
+                 "excluded", "tails", "skip", "_walks")
 
     def __init__(
         self,
@@ -137,6 +137,13 @@ class Rules:
         self.excluded = (
             re.compile("|".join(f"(?:{_pattern(p)})" for p in exclude), re.DOTALL)
             if exclude else None
+        )
+        # What a matching path's last step must end with, when every pattern says (the text
+        # after its last "." or "*"): most steps are ruled out without building their path.
+        tails = [re.split(r"[.*]", p)[-1] for p in exclude]
+        self.tails = (
+            tuple(tails) if tails and all(t and "[" not in t and "]" not in t for t in tails)
+            else None
         )
         self.skip = frozenset((stamp_key,)) if stamp_key is not None else None
         self._walks = (_Walk(self, "", False), _Walk(self, "", True))
@@ -194,6 +201,11 @@ class _Walk:
         return self.prefix + own if own[0] == "[" else f"{self.prefix}.{own}"
 
     def hit(self, path: Path) -> bool:
+        """Whether an exclude pattern matches ``path`` (the walk checks each step it takes,
+        so the paths above it were checked on the way down)."""
+        tails = self.rules.tails
+        if tails is not None and path is not None and not str(path[1]).endswith(tails):
+            return False
         return self.excluded.fullmatch(self.text(path)) is not None  # type: ignore[union-attr]
 
     def list_key(self, path: Path) -> str | None:
