@@ -406,7 +406,7 @@ def import_snapshots(
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Read the snapshots, turn them into events, store them like `audit ingest` does."""
-    from collectors.ingest import load_lines
+    from collectors.ingest import load_lines  # numpy and pyarrow: only where events are stored
 
     docs, order, files = read(paths, options)
     summary = ImportSummary(files=files, documents=len(docs), order=order)
