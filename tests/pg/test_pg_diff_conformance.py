@@ -23,6 +23,8 @@ COLUMN = "doc"
 
 def row_patterns(pattern: str) -> list[str]:
     """The row-path patterns that match `doc`-relative paths exactly as `pattern` does."""
+    if pattern == "$":  # the document's root is the column itself
+        return [COLUMN]
     if not pattern.startswith("*"):
         return [COLUMN + ("" if pattern.startswith("[") else ".") + pattern]
     found = [f"{COLUMN}.{pattern}", f"{COLUMN}[{pattern}"]
@@ -62,10 +64,14 @@ def docs_db(pg_server):
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_the_trigger_diffs_like_every_recorder(docs_db, case):
     list_keys = case.get("list_keys", {"*": "id"})
+    row_keys: dict = {}
+    for pattern, key in list_keys.items():  # the first pattern that matches wins
+        for p in row_patterns(pattern):
+            row_keys.setdefault(p, key)
     install(
         docs_db, "docs",
         exclude=[p for pattern in case.get("exclude", []) for p in row_patterns(pattern)],
-        list_keys={p: key for pattern, key in list_keys.items() for p in row_patterns(pattern)},
+        list_keys=row_keys,
     )
     with psycopg.connect(docs_db, autocommit=True) as conn:
         (row_id,) = conn.execute(
