@@ -17,16 +17,25 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/audit demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+JS := clients/js
 
-bench: $(STAMP)
+# The JavaScript client (clients/js): installed from its lock file, built, tested.
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund
+
+test: $(STAMP) $(JS)/node_modules/.package-lock.json
+	$(BIN)/python -m pytest
+	cd $(JS) && npm run build && npm test
+
+bench: $(STAMP) $(JS)/node_modules/.package-lock.json
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/instrument.py
+	cd $(JS) && npm run build && npm run bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
+	rm -rf $(JS)/node_modules $(JS)/dist
 	rm -rf $(VENV) *.egg-info .pytest_cache audit.duckdb demo*.duckdb demo*.html
