@@ -76,6 +76,11 @@ function sameScalar(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
+/** A path for an error message: its start is enough to find the place. */
+function shown(path: string): string {
+  return path === "" ? ROOT : path.length > 60 ? `${path.slice(0, 60)}…` : path;
+}
+
 function childOf(path: string, key: string): string {
   return path === "" ? key : `${path}.${key}`;
 }
@@ -138,7 +143,7 @@ export class DiffRules {
 
   private walk(a: unknown, b: unknown, path: string, out: Change[], depth: number): void {
     if (a === b) return;
-    if (depth > MAX_DEPTH) throw new RangeError(`document nested deeper than ${MAX_DEPTH} levels at ${path || ROOT}`);
+    if (depth > MAX_DEPTH) throw new RangeError(`document nested deeper than ${MAX_DEPTH} levels at ${shown(path)}`);
     if (isContainer(a) && hasToJSON(a)) a = (a as { toJSON(): unknown }).toJSON();
     if (isContainer(b) && hasToJSON(b)) b = (b as { toJSON(): unknown }).toJSON();
     if (isContainer(a) && isContainer(b)) {
@@ -224,7 +229,7 @@ export class DiffRules {
 
   private strip(value: unknown, path: string, depth: number): unknown {
     if (!isContainer(value) || hasToJSON(value)) return value;
-    if (depth > MAX_DEPTH) throw new RangeError(`value nested deeper than ${MAX_DEPTH} levels at ${path || ROOT}`);
+    if (depth > MAX_DEPTH) throw new RangeError(`value nested deeper than ${MAX_DEPTH} levels at ${shown(path)}`);
     if (Array.isArray(value)) {
       const key = this.listKey(path);
       const byKey = key === null ? null : this.keyed(value, key);
