@@ -163,22 +163,31 @@ export class DiffRules {
     a: Record<string, unknown>, b: Record<string, unknown>, path: string, out: Change[], depth: number,
   ): void {
     const top = path === "";
+    const keysB = Object.keys(b);
+    let shared = 0; // keys of b that a has too: when that is all of them, b added none
     for (const key of Object.keys(a)) {
       const va = a[key];
-      const vb = hasOwn.call(b, key) ? b[key] : undefined;
-      if (va === vb || isAbsent(va) || (top && key === this.metaKey)) continue;
+      let vb: unknown;
+      if (hasOwn.call(b, key)) {
+        shared += 1;
+        vb = b[key];
+      }
+      if (va === vb || (top && key === this.metaKey)) continue;
+      const goneA = isAbsent(va);
+      const goneB = isAbsent(vb);
+      if (goneA && goneB) continue;
       const child = childOf(path, key);
       if (this.isExcluded(child)) continue;
-      if (isAbsent(vb)) out.push({ field: child, change: "removed", old: this.carry(va, child) });
+      if (goneA) out.push({ field: child, change: "added", new: this.carry(vb, child) });
+      else if (goneB) out.push({ field: child, change: "removed", old: this.carry(va, child) });
       else this.walk(va, vb, child, out, depth + 1);
     }
-    for (const key of Object.keys(b)) {
+    if (shared === keysB.length) return;
+    for (const key of keysB) {
       const vb = b[key];
-      if (isAbsent(vb) || (top && key === this.metaKey)) continue;
-      if (hasOwn.call(a, key) && !isAbsent(a[key])) continue;
+      if (hasOwn.call(a, key) || isAbsent(vb) || (top && key === this.metaKey)) continue;
       const child = childOf(path, key);
-      if (this.isExcluded(child)) continue;
-      out.push({ field: child, change: "added", new: this.carry(vb, child) });
+      if (!this.isExcluded(child)) out.push({ field: child, change: "added", new: this.carry(vb, child) });
     }
   }
 

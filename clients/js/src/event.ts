@@ -63,6 +63,8 @@ export function newId(): string {
 }
 
 let lastMs = 0;
+let second = -1;
+let secondText = ""; // "YYYY-MM-DDTHH:MM:SS" of `second`, formatted once a second
 
 /**
  * The clock as RFC 3339 UTC with microseconds, strictly increasing within the page or
@@ -73,9 +75,13 @@ export function nowIso(): string {
   let ms = perf ? perf.timeOrigin + perf.now() : Date.now();
   if (ms <= lastMs) ms = lastMs + 0.001;
   lastMs = ms;
-  const whole = Math.floor(ms);
-  const micros = Math.min(999, Math.floor((ms - whole) * 1000));
-  return `${new Date(whole).toISOString().slice(0, 23)}${String(micros).padStart(3, "0")}Z`;
+  const s = Math.floor(ms / 1000);
+  if (s !== second) {
+    second = s;
+    secondText = new Date(s * 1000).toISOString().slice(0, 19);
+  }
+  const micros = Math.min(999_999, Math.floor((ms - s * 1000) * 1000));
+  return `${secondText}.${String(micros).padStart(6, "0")}Z`;
 }
 
 /** RFC 3339 text for a Date, epoch milliseconds, or text (kept as it is). */
