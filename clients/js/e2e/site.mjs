@@ -34,6 +34,7 @@ export async function startSite({ config, workspace, manifest }) {
   const script = await bundle();
   const css = readFileSync(here("../node_modules/@xyflow/react/dist/style.css"));
   const streams = new Set();
+  const listening = deferred(); // a page opened the engine stream
   let embedAsked = deferred();
   let embedAnswer = deferred();
   const server = createServer((req, res) => {
@@ -52,6 +53,7 @@ export async function startSite({ config, workspace, manifest }) {
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
         res.write(": open\n\n");
         streams.add(res);
+        listening.resolve();
         req.on("close", () => streams.delete(res));
         return undefined;
       case "POST /embed":
@@ -65,6 +67,8 @@ export async function startSite({ config, workspace, manifest }) {
   const origin = `http://127.0.0.1:${server.address().port}`;
   return {
     origin,
+    /** Resolves once a page listens to the engine stream. */
+    listening: () => listening.promise,
     /** Push one engine update to every open page. */
     engine(update) {
       for (const res of streams) res.write(`data: ${JSON.stringify(update)}\n\n`);
@@ -79,7 +83,9 @@ export async function startSite({ config, workspace, manifest }) {
     },
     close() {
       for (const res of streams) res.end();
-      return new Promise((resolve) => server.close(resolve));
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections(); // a browser's idle keep-alive connections would hold it open
+      return closed;
     },
   };
 }

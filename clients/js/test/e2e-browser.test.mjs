@@ -23,6 +23,15 @@ function spooled(dir) {
     .reduce((n, f) => n + readFileSync(join(dir, f), "utf8").split("\n").filter(Boolean).length, 0);
 }
 
+/** `promise`, or a failure naming what did not happen within 30 s. */
+function within(promise, what) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`waited 30 s for ${what}`)), 30_000);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 const serveReason = (await hasServe()) ? null : "this checkout has no `audit serve` (docs/contract.md §5)";
 const browser = ensureChromium();
 
@@ -37,14 +46,18 @@ test("three writers race in React Flow; the stale-list lost update is found, not
       workspace: [block("block-A", "Embed", [{ index_name: "idx-1", status: "processing" }]), block("block-B", "Answer")],
       manifest,
     });
-    t.after(() => site.close());
+    // Cleaned up in reverse order: the browser, then the collector, then the site.
+    const cleanups = [() => site.close()];
+    t.after(async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    });
     const collector = await startServe({ spool, corsOrigins: [site.origin] });
     let stopped = false;
-    t.after(() => (stopped ? undefined : collector.stop()));
+    cleanups.push(() => (stopped ? undefined : collector.stop()));
     Object.assign(config, { endpoint: collector.endpoint, token: collector.token });
 
     const chromium = await launch(browser.path);
-    t.after(() => chromium.close());
+    cleanups.push(() => chromium.close());
     const page = await chromium.newPage();
     const pageErrors = [];
     page.on("pageerror", (err) => pageErrors.push(err.message));
@@ -54,8 +67,8 @@ test("three writers race in React Flow; the stale-list lost update is found, not
 
     // Engine updates stream in.
     const updatedAt = new Date().toISOString();
-    await page.waitForFunction(() => document.querySelectorAll(".block").length === 2);
-    assert.equal(site.engine({ block_id: "block-A", content: "chunk 1", updated_at: updatedAt }), 1, "the page listens");
+    await within(site.listening(), "the page to open the engine stream");
+    assert.equal(site.engine({ block_id: "block-A", content: "chunk 1", updated_at: updatedAt }), 1);
     await text("[data-testid=block-A] .content", "chunk 1");
     site.engine({ block_id: "block-B", content: "hello", updated_at: updatedAt });
     await text("[data-testid=block-B] .content", "hello");
@@ -65,7 +78,7 @@ test("three writers race in React Flow; the stale-list lost update is found, not
     await page.click("[data-testid=block-B-rename]");
     await text("[data-testid=block-B] .label", "Answer (renamed)");
     await page.click("[data-testid=block-A-add-index]");
-    await site.embedAsked();
+    await within(site.embedAsked(), "the handler to ask for an embedding");
     // …while the manifest poller sees idx-1 finished and marks it done…
     manifest.indexes["idx-1"] = "done";
     await text("[data-index=idx-1]", "idx-1: done");
@@ -76,7 +89,7 @@ test("three writers race in React Flow; the stale-list lost update is found, not
     site.engine({ block_id: "block-A", content: "final", updated_at: new Date().toISOString() });
     await text("[data-testid=block-A] .content", "final");
 
-    await page.evaluate(() => window.audit.flush());
+    await within(page.evaluate(() => window.audit.flush()), "the page's events to be accepted");
     const stats = await page.evaluate(() => window.audit.stats());
     assert.deepEqual(pageErrors, []);
     assert.equal(stats.sinks.http.dropped, 0);
