@@ -113,10 +113,14 @@ export class DiffRules {
     return out;
   }
 
-  /** The key an array at `path` is diffed by, or null: by position (the first matching pattern wins). */
+  /**
+   * The key an array at `path` is diffed by, or null: by position (the first matching pattern
+   * wins). Patterns name a list at the root `$`, as docs/diff.md names the root.
+   */
   private listKey(path: string): string | null {
+    const named = path === "" ? ROOT : path;
     for (const [re, key] of this.listKeys) {
-      if (re === null || re.test(path)) return key;
+      if (re === null || re.test(named)) return key;
     }
     return null;
   }
