@@ -1,12 +1,16 @@
-"""Values as the detectors hand them over: canonical JSON text and timestamps."""
+"""Values as the detectors hand them over: canonical JSON text and timestamps.
+
+Readers must survive any row already in a store, whatever wrote it: DuckDB's JSON type takes
+`NaN`, `Infinity` and numbers beyond a double, and its TIMESTAMPTZ reaches far beyond the
+years 1 to 9999 Python can hold (it hands those back as text, and ±infinity as naive bounds).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from audit.errors import AuditError
 from audit.event import RFC3339_PATTERN
@@ -16,15 +20,39 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def parse_value(text: str | None) -> Any:
-    """The JSON value stored as canonical text; None when the key was absent."""
-    return None if text is None else orjson.loads(text)
+    """The JSON value stored as canonical text; None when the key was absent.
 
-
-def rfc3339(ts: datetime | None) -> str | None:
-    """RFC 3339 in UTC, `Z` suffix: the form findings and witnesses carry."""
-    if ts is None:
+    `NaN` and `±Infinity` become floats, integers keep every digit; text that is not JSON
+    at all (DuckDB's JSON type accepts a little of it) comes back as that text.
+    """
+    if text is None:
         return None
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def dump_value(value: Any) -> str:
+    """A value as canonical JSON text (sorted keys, no spaces), whatever its numbers: the
+    standard library's encoder, because orjson writes NaN as null and refuses integers
+    beyond 64 bits."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def rfc3339(ts: datetime | str | None) -> str | None:
+    """RFC 3339 in UTC, `Z` suffix: the form findings and witnesses carry.
+
+    A moment Python cannot hold stays as DuckDB wrote it (``'294247-01-01 00:00:00+00'``,
+    ``'infinity'``)."""
+    if ts is None or isinstance(ts, str):
+        return ts
+    if ts.tzinfo is None:  # DuckDB's stand-in for ±infinity in a TIMESTAMPTZ column
+        return "infinity" if ts.year == datetime.max.year else "-infinity"
+    try:
+        return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError:  # held in local time, but before year 1 in UTC
+        return ts.isoformat()
 
 
 def parse_timestamp(text: str, option: str = "timestamp") -> datetime:
