@@ -1,9 +1,10 @@
 """Findings told in plain words: who did what, with which value and version.
 
-In the manner of Elle's anomaly explanations, each message is a short story a person can
-act on: "workflow set X at version 2; instantiation, which had read version 1, overwrote
-it at version 3 without seeing it." Witness dicts come from the runner (one per event, in
-commit order); ``facts`` are the detector row's own columns (rule, flips, version, …).
+As in Elle, explaining and rendering are apart. The detectors explain: each SQL row says
+which rule fired and what it measured, and the runner keeps that as the finding's facts.
+This module only renders: a short story a person can act on, from those facts and the
+witnesses (in commit order) and nothing else, e.g. "workflow set X at version 2;
+instantiation, which had read version 1, overwrote it at version 3 without seeing it."
 """
 
 from __future__ import annotations
@@ -11,24 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from audit.config import Config
+from queries.finding import Witness
+from queries.values import dump_value
 
 MAX_VALUE = 60  # characters of a value shown in a message
 MAX_STEPS = 8  # changes of an oscillation listed before "… n more"
 
-Witness = dict[str, Any]
+Facts = dict[str, Any]
 
 
 def show(value: Any, present: bool = True) -> str:
     """A value as a message shows it: strings quoted, JSON otherwise, long ones cut."""
     if not present:
         return "(absent)"
-    if isinstance(value, str):
-        text = "'" + value + "'"
-    else:
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    text = "'" + value + "'" if isinstance(value, str) else dump_value(value)
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
@@ -37,89 +34,139 @@ def who(w: Witness) -> str:
     return f"{w['writer']} ({w['actor']})" if w.get("actor") else w["writer"]
 
 
+def _has_old(w: Witness) -> bool:
+    return w["change"] != "added" and not w["blind"]
+
+
+def _has_new(w: Witness) -> bool:
+    return w["change"] != "removed"
+
+
 def _old(w: Witness) -> str:
-    return show(w["old"], w["has_old"])
+    return "(not read)" if w["blind"] else show(w["old"], _has_old(w))
 
 
 def _new(w: Witness) -> str:
-    return show(w["new"], w["has_new"])
+    return show(w["new"], _has_new(w))
 
 
 def _at(w: Witness) -> str:
     return f" at version {w['version']}" if w.get("version") is not None else ""
 
 
+def _blindly(w: Witness) -> str:
+    return " (it wrote without reading the value)" if w["blind"] else ""
+
+
 def _did(w: Witness, target: str) -> str:
     """What one write did to the field: set / added / removed."""
-    if not w["has_new"]:
+    if not _has_new(w):
         return f"removed {target} (it held {_old(w)})"
-    if not w["has_old"] or w["change"] == "added":
+    if w["change"] == "added":
         return f"added {target} with {_new(w)}"
     return f"set {target} to {_new(w)}"
 
 
+def _wrote(w: Witness, target: str) -> str:
+    """``_did``, with the version it produced and whether it read the value."""
+    return f"{_did(w, target)}{_at(w)}{_blindly(w)}"
+
+
 def _then(w: Witness, target: str = "it") -> str:
     """What a later write did to the same field, as a verb phrase about ``target``."""
-    if not w["has_new"]:
+    if not _has_new(w):
         return f"removed {target}"
     return f"set {target} to {_new(w)}"
 
 
-def _lost_update(entity: str, field: str, ws: list[Witness], facts: dict, _: Config) -> str:
-    e1, e2 = ws
-    target = f"{field} of {entity}"
-    if facts.get("rule") == "version":
-        overwrote = f"overwrote it with {_new(e2)}" if e2["has_new"] else "removed it"
+def _same_value(e2: Witness) -> str:
+    """Why a lost update between writes that left the same value still matters."""
+    if _has_old(e2):
         return (
-            f"{who(e1)} {_did(e1, target)}{_at(e1)}; {who(e2)}, which had read version "
-            f"{e2['base_version']}, {overwrote}{_at(e2)} without seeing it."
+            f"; both writes left {_new(e2)}: if each was a relative change of the "
+            f"{_old(e2)} it read (an increment, say), one of them is lost"
         )
-    seen = "found it absent" if not e2["has_old"] else f"read {_old(e2)}"
     return (
-        f"{who(e1)} {_did(e1, target)}; {who(e2)}, which had also {seen}, then {_then(e2)} "
-        f"without seeing that change, so one of the two changes is lost."
+        f"; both writes left {_new(e2)}, so an effect is lost only if they were relative "
+        f"changes (two increments of the same value lose one)"
     )
 
 
-def _stale_overwrite(entity: str, field: str, ws: list[Witness], facts: dict, _: Config) -> str:
+def _lost_update(entity: str, field: str, ws: list[Witness], facts: Facts) -> str:
+    e1, e2 = ws
+    target = f"{field} of {entity}"
+    convergent = _same_value(e2) if facts.get("convergent") else ""
+    if facts.get("rule") == "version":
+        if not _has_new(e2):
+            overwrote = "removed it"
+        elif facts.get("convergent"):
+            overwrote = f"wrote {_new(e2)} again"
+        else:
+            overwrote = f"overwrote it with {_new(e2)}"
+        read = f"read version {facts.get('read_version')}"
+        if e2["blind"]:
+            read += " and wrote without reading the value"
+        return (
+            f"{who(e1)} {_wrote(e1, target)}; {who(e2)}, which had {read}, "
+            f"{overwrote}{_at(e2)} without seeing it{convergent}."
+        )
+    seen = "found it absent" if not _has_old(e2) else f"read {_old(e2)}"
+    lost = convergent or ", so one of the two changes is lost"
+    return (
+        f"{who(e1)} {_did(e1, target)}; {who(e2)}, which had also {seen}, then {_then(e2)} "
+        f"without seeing that change{lost}."
+    )
+
+
+def _stale_overwrite(entity: str, field: str, ws: list[Witness], facts: Facts) -> str:
     e1, e2 = ws
     target = f"{field} of {entity}"
     if facts.get("rule") == "source_ts":
         return (
-            f"{who(e2)} {_did(e2, target)} with data from {e2['source_ts']}, older than the "
-            f"data from {e1['source_ts']} that {who(e1)} had written ({_new(e1)}): newer data "
-            f"was replaced by older."
+            f"{who(e2)} {_did(e2, target)} with data from {facts.get('source_ts')}, older "
+            f"than the data from {facts.get('overwritten_source_ts')} that {who(e1)} had "
+            f"written ({_new(e1)}): newer data was replaced by older."
         )
     return (
-        f"{who(e1)} {_did(e1, target)}{_at(e1)}; {who(e2)}, which had read version "
-        f"{e2['base_version']}, put back the earlier value {_new(e2)}{_at(e2)}, undoing that "
-        f"change without seeing it."
+        f"{who(e1)} {_wrote(e1, target)}; {who(e2)}, which had read version "
+        f"{facts.get('read_version')}, put back the earlier value {_new(e2)}{_at(e2)}, "
+        f"undoing that change without seeing it."
     )
 
 
-def _oscillation(entity: str, field: str, ws: list[Witness], facts: dict, _: Config) -> str:
+def _oscillation(entity: str, field: str, ws: list[Witness], facts: Facts) -> str:
     steps = [_old(ws[0])] + [f"{_new(w)} ({who(w)})" for w in ws]
     if len(steps) > MAX_STEPS + 1:
         steps = steps[: MAX_STEPS + 1] + [f"… {len(steps) - MAX_STEPS - 1} more"]
-    writers = list(dict.fromkeys(w["writer"] for w in ws))
-    flips = facts.get("flips", 0)
-    fight = (
-        f"{' and '.join(writers)} are taking turns over it"
-        if len(writers) > 1
-        else f"{writers[0]} keeps setting it back"
-    )
+    flips, changes = facts.get("flips", 0), facts.get("changes", len(ws))
     return (
-        f"{field} of {entity} flapped {flips} time{'s' if flips != 1 else ''} in "
-        f"{facts.get('changes', len(ws))} changes within {_seconds(_span(ws))}: "
-        f"{' → '.join(steps)}; {fight}."
+        f"{field} of {entity} flapped {_times(flips)} in {changes} changes within "
+        f"{_seconds(facts.get('span_s'))}: {' → '.join(steps)}. "
+        f"It counts as an oscillation because {_why_it_flapped(ws, facts)}."
     )
 
 
-def _priority_inversion(
-    entity: str, field: str, ws: list[Witness], facts: dict, _: Config
-) -> str:
+def _why_it_flapped(ws: list[Witness], facts: Facts) -> str:
+    """The rules that fired, in words: a value put back by another writer than the one
+    whose change it undid, writers taking turns; each within the window."""
+    writers = list(dict.fromkeys(w["writer"] for w in ws))
+    reasons = []
+    if facts.get("returns"):
+        reasons.append(
+            f"a writer put back the value another writer had just replaced "
+            f"({_times(facts['returns'])})"
+        )
+    if facts.get("handbacks"):
+        reasons.append(
+            f"{' and '.join(writers)} took the field back from each other "
+            f"({_times(facts['handbacks'])})"
+        )
+    return " and ".join(reasons) + f", within the {_seconds(facts.get('window_s'))} window"
+
+
+def _priority_inversion(entity: str, field: str, ws: list[Witness], facts: Facts) -> str:
     e1, e2 = ws
-    gap = (e2["_ts"] - e1["_ts"]).total_seconds() if "_ts" in e1 and "_ts" in e2 else None
+    gap = facts.get("seconds_after")
     if gap is None:
         when = "shortly after"
     elif gap >= 0:
@@ -134,16 +181,13 @@ def _priority_inversion(
     )
 
 
-def _version_conflict(
-    entity: str, field: str, ws: list[Witness], facts: dict, _: Config
-) -> str:
+def _version_conflict(entity: str, field: str, ws: list[Witness], facts: Facts) -> str:
     version = facts.get("version")
     if facts.get("rule") == "not_newer":
-        w = ws[0]
         return (
-            f"{who(w)}'s write of {entity} produced version {version} although it had read "
-            f"version {w['base_version']}; versions must increase, or no reader can tell "
-            f"that it is stale."
+            f"{who(ws[0])}'s write of {entity} produced version {version} although it had "
+            f"read version {facts.get('read_version')}; versions must increase, or no reader "
+            f"can tell that it is stale."
         )
     writes: dict[str, list[Witness]] = {}
     for w in ws:
@@ -161,13 +205,13 @@ def _version_conflict(
     )
 
 
-def _chain_break(entity: str, field: str, ws: list[Witness], facts: dict, _: Config) -> str:
+def _chain_break(entity: str, field: str, ws: list[Witness], facts: Facts) -> str:
     e1, e2 = ws
-    if not e2["has_old"]:
+    if facts.get("rule") == "added" or not _has_old(e2):
         claim = f"{who(e2)} added {field} of {entity} with {_new(e2)}"
     else:
         claim = f"{who(e2)} changed {field} of {entity} from {_old(e2)} to {_new(e2)}"
-    if e1["has_new"]:
+    if _has_new(e1):
         last = f"the last recorded value was {_new(e1)}, set by {who(e1)}{_at(e1)}"
     else:
         last = f"{who(e1)} had removed it{_at(e1)}"
@@ -177,9 +221,8 @@ def _chain_break(entity: str, field: str, ws: list[Witness], facts: dict, _: Con
     )
 
 
-def _span(ws: list[Witness]) -> float | None:
-    times = [w["_ts"] for w in ws if w.get("_ts") is not None]
-    return (max(times) - min(times)).total_seconds() if times else None
+def _times(n: int) -> str:
+    return f"{n} time{'s' if n != 1 else ''}"
 
 
 def _seconds(value: Any) -> str:
@@ -192,7 +235,7 @@ def _seconds(value: Any) -> str:
     return f"{value:.1f} s" if value < 10 and value != int(value) else f"{value:.0f} s"
 
 
-EXPLAINERS: dict[str, Callable[[str, str, list[Witness], dict, Config], str]] = {
+RENDERERS: dict[str, Callable[[str, str, list[Witness], Facts], str]] = {
     "lost_update": _lost_update,
     "stale_overwrite": _stale_overwrite,
     "oscillation": _oscillation,
@@ -202,13 +245,8 @@ EXPLAINERS: dict[str, Callable[[str, str, list[Witness], dict, Config], str]] = 
 }
 
 
-def explain(
-    detector: str,
-    entity: str,
-    field: str,
-    witnesses: list[Witness],
-    facts: dict[str, Any],
-    config: Config,
+def render(
+    detector: str, entity: str, field: str, witnesses: list[Witness], facts: Facts
 ) -> str:
     """One or two sentences naming the writers, values and versions of a finding."""
-    return EXPLAINERS[detector](entity, field, witnesses, facts, config)
+    return RENDERERS[detector](entity, field, witnesses, facts)

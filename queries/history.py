@@ -1,7 +1,8 @@
 """Looking back at one entity or the whole store: timeline, replay, owners.
 
-These read the same `transitions` table as the detectors, so "in commit order" means the
-same thing everywhere (docs/contract.md §2).
+Timeline and replay read the entity's commit order (queries/commit_order.py), which they
+build themselves, so "in commit order" means the same thing everywhere (docs/contract.md §2)
+and nothing depends on what ran before on the connection.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from typing import Any
 
 import duckdb
 
-from audit.config import Config
-from queries.runner import DETECTORS, build_transitions, check
+from audit.config import Config, load_config
+from queries.commit_order import commit_order
+from queries.paths import fold
+from queries.runner import DETECTORS, detect
 from queries.values import parse_value, rfc3339, to_timestamp
 
 _TIMELINE_SQL = """
-SELECT t.seq, e.event_id, e.ts, e.field, e.change, e.old, e.new, e.writer, e.actor,
+SELECT t.seq, e.event_id, e.ts, e.field, e.change, e.old, e.new, t.blind, e.writer, e.actor,
        e.write_id, e.version, e.base_version, e.source_ts, e.priority, e.trace_id,
        e.entity_type
 FROM transitions t JOIN events e USING (seq)
@@ -32,17 +35,14 @@ QUALIFY row_number() OVER (PARTITION BY field ORDER BY rn DESC) = 1
 ORDER BY field
 """
 
-# List indexes fold to `*` so that indexingList.0.status and indexingList.7.status are one
-# field for ownership.
+# Folded paths (queries/paths.py) come in as a mapping from each path in the store.
 _OWNERS_SQL = """
-WITH folded AS (
-    SELECT array_to_string(
-               list_transform(string_split(field, '.'),
-                              lambda part: CASE WHEN regexp_full_match(part, '[0-9]+')
-                                                THEN '*' ELSE part END),
-               '.') AS field,
-           writer, entity
-    FROM applied_events
+WITH paths AS (
+    SELECT unnest($paths::VARCHAR[]) AS path, unnest($folded::VARCHAR[]) AS field
+),
+folded AS (
+    SELECT p.field, e.writer, e.entity
+    FROM applied_events e JOIN paths p ON e.field = p.path
 ),
 per_writer AS (
     SELECT field, writer, count(*) AS writes, count(DISTINCT entity) AS entities
@@ -77,21 +77,20 @@ def timeline(
     """The entity's transitions in commit order, each with the detectors it is a witness of.
 
     Every transition is a dict: seq, event_id, ts, field, change, old, new (JSON values;
-    ``has_old``/``has_new`` tell an absent value from JSON null), writer, actor, write_id,
-    version, base_version, source_ts, priority, trace_id, entity_type, and ``findings``:
-    the names of the detectors whose findings name it.
+    ``has_old``/``has_new`` tell an absent value from JSON null, ``blind`` an old the writer
+    did not read), writer, actor, write_id, version, base_version, source_ts, priority,
+    trace_id, entity_type, and ``findings``: the names of the detectors whose findings
+    name it. ``config`` defaults to ``./audit.toml``.
     """
-    # Not only the suspects: the whole history stays in `transitions` for the query below.
-    findings = check(con, entity=entity, config=config, suspects_only=False)
+    config = config if config is not None else load_config(None)
+    # The whole history, not only the suspects: the query below lists every transition.
+    order = commit_order(con, config, entities=[entity])
     marks: dict[str, list[str]] = {}
-    for f in findings:
+    for f in detect(order):
         for event_id in f.event_ids:
             marks.setdefault(event_id, []).append(f.detector)
-    cur = con.execute(_TIMELINE_SQL, {"field": field})
-    columns = [d[0] for d in cur.description]
     out = []
-    for values in cur.fetchall():
-        row = dict(zip(columns, values, strict=True))
+    for row in order.rows(_TIMELINE_SQL, {"field": field}):
         row["has_old"] = row["old"] is not None
         row["has_new"] = row["new"] is not None
         row["old"] = parse_value(row["old"])
@@ -110,18 +109,19 @@ def replay(
     """The entity's field values as of ``at``: the last transition of each field (in commit
     order) among those applied at or before ``at``. A removed field is left out."""
     at_ts = to_timestamp(at, "--at")
-    build_transitions(con, entity=entity)
-    rows = con.execute(_REPLAY_SQL, {"at": at_ts}).fetchall()
-    return {field: parse_value(new) for field, new in rows if new is not None}
+    rows = commit_order(con, entities=[entity]).rows(_REPLAY_SQL, {"at": at_ts})
+    return {row["field"]: parse_value(row["new"]) for row in rows if row["new"] is not None}
 
 
 def owners(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Which writers write which fields (list indexes folded to ``*``), contested first.
+    """Which writers write which fields, contested first. List elements fold to ``*``, by
+    index or by key: ``indexingList.*.status``, ``nodes[*].data.content``.
 
     Each item: field, writers (list of {writer, writes, entities}, busiest first), writes,
     entities, contested (more than one writer).
     """
-    cur = con.execute(_OWNERS_SQL)
+    paths = [p for (p,) in con.execute("SELECT DISTINCT field FROM applied_events").fetchall()]
+    cur = con.execute(_OWNERS_SQL, {"paths": paths, "folded": [fold(p) for p in paths]})
     columns = [d[0] for d in cur.description]
     out = []
     for values in cur.fetchall():

@@ -1,25 +1,26 @@
 """Run the canned detector queries and turn their rows into findings.
 
-The SQL files beside this module are the detectors; this module only feeds them their
-settings (as DuckDB variables, so the same files run unchanged in the DuckDB shell), builds
-the `transitions` table once per run, and dresses each result row as a `Finding` with its
-witnesses and a plain-words message.
+The SQL files beside this module are the detectors. A detector's row names its witnesses
+(``seqs``) and carries what it measured in its other columns: those become the finding's
+facts. This module builds the commit order once per run (queries/commit_order.py), looks
+the witnesses up, and renders each finding's message from its facts and witnesses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from functools import cache
-from importlib import resources
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import duckdb
 
 from audit.config import Config, load_config
 from audit.errors import AuditError
-from queries.explain import explain
-from queries.finding import Finding
+from queries.commit_order import CommitOrder, commit_order, sql
+from queries.explain import render
+from queries.finding import Finding, Witness
 from queries.values import parse_value, rfc3339, to_timestamp
 
 DETECTORS: tuple[str, ...] = (
@@ -33,7 +34,9 @@ DETECTORS: tuple[str, ...] = (
 
 # Data lost or contradicted: error. A fight that may settle, or a rule broken without
 # (yet) losing data: warning. A chain that does not link up is often the shadow of a lost
-# update on the same pair, or a gap in the instrumentation: warning.
+# update on the same pair, or a gap in the instrumentation: warning. A detector whose rows
+# carry a `severity` column sets it per finding (lost_update: warning when the writes
+# converge).
 SEVERITY: dict[str, str] = {
     "lost_update": "error",
     "stale_overwrite": "error",
@@ -43,22 +46,29 @@ SEVERITY: dict[str, str] = {
     "chain_break": "warning",
 }
 
-# Columns every detector returns; the others are facts handed to the explanation.
-_COMMON = ("entity", "field", "seqs")
+# Columns that are not facts: where the finding is, its witnesses, its severity.
+_NOT_FACTS = ("entity", "field", "seqs", "severity")
 
-# Per-witness facts, looked up by seq once the detectors have named their witnesses.
+# The witnesses, looked up by seq once the detectors have named them. `ts_us` orders them
+# (NULL for ±infinity, which Python's datetime cannot hold).
 _WITNESS_SQL = """
-SELECT seq, event_id, ts, entity_type, field, change, old, new, writer, actor, write_id,
-       version, base_version, source_ts, priority, trace_id, span_id
+SELECT seq, event_id, ts, epoch_us(ts) AS ts_us, entity_type, field, change, old, new,
+       change = 'changed' AND old IS NULL AS blind, writer, actor, write_id, version,
+       base_version, source_ts, priority, trace_id, span_id
 FROM events
 WHERE seq IN (SELECT unnest(?::BIGINT[]))
 """
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-@cache
-def sql(name: str) -> str:
-    """The text of queries/<name>.sql."""
-    return resources.files("queries").joinpath(f"{name}.sql").read_text(encoding="utf-8")
+
+@dataclass(frozen=True)
+class _Looked:
+    """A witness with what the runner needs beside it."""
+
+    witness: Witness
+    moment: float  # microseconds since the epoch; ±inf for ±infinity
+    entity_type: str | None
 
 
 def resolve_detectors(detectors: Iterable[str] | None) -> list[str]:
@@ -75,52 +85,6 @@ def resolve_detectors(detectors: Iterable[str] | None) -> list[str]:
     return [d for d in DETECTORS if d in wanted]
 
 
-def set_variables(
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    *,
-    entity: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    suspects_only: bool = False,
-) -> None:
-    """Hand the settings and scope to the SQL files as DuckDB variables."""
-    writers = sorted(config.writer_priorities.items())
-    con.execute("SET VARIABLE audit_suspects_only = ?::BOOLEAN", [suspects_only])
-    con.execute("SET VARIABLE audit_entity = ?::VARCHAR", [entity])
-    con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [since])
-    con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [until])
-    con.execute("SET VARIABLE audit_oscillation_window_s = ?::DOUBLE",
-                [config.oscillation_window_s])
-    con.execute("SET VARIABLE audit_oscillation_min_changes = ?::BIGINT",
-                [config.oscillation_min_changes])
-    con.execute("SET VARIABLE audit_priority_window_s = ?::DOUBLE", [config.priority_window_s])
-    con.execute("SET VARIABLE audit_default_priority = ?::INTEGER", [config.default_priority])
-    con.execute(
-        "SET VARIABLE audit_writer_priorities = map(?::VARCHAR[], ?::INTEGER[])",
-        [[w for w, _ in writers], [p for _, p in writers]],
-    )
-
-
-def build_transitions(
-    con: duckdb.DuckDBPyConnection,
-    config: Config | None = None,
-    *,
-    entity: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    suspects_only: bool = False,
-) -> None:
-    """Materialise the `transitions` temp table (commit order, with prev) once.
-
-    ``suspects_only`` keeps just the transitions a detector can name (what `check` needs);
-    otherwise the table holds the whole history in scope (what timeline and replay need).
-    """
-    set_variables(con, config or Config(), entity=entity, since=since, until=until,
-                  suspects_only=suspects_only)
-    con.execute(sql("transitions"))
-
-
 def check(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -135,8 +99,8 @@ def check(
 
     ``since``/``until`` keep the findings whose witnesses overlap that range; the writes
     just outside it still serve as context. ``config`` defaults to ``./audit.toml``.
-    The detectors need only the suspect transitions; ``suspects_only=False`` leaves the
-    whole history in ``transitions`` (same findings), for callers that read it afterwards.
+    The detectors need only the suspect transitions; ``suspects_only=False`` runs them over
+    the whole history (same findings).
     """
     names = resolve_detectors(detectors)
     config = config if config is not None else load_config(None)
@@ -144,30 +108,40 @@ def check(
     until_ts = to_timestamp(until, "until")
     if since_ts and until_ts and since_ts > until_ts:
         raise AuditError("--since is after --until")
-    build_transitions(con, config, entity=entity, since=since_ts, until=until_ts,
-                      suspects_only=suspects_only)
+    order = commit_order(con, config, entities=None if entity is None else [entity],
+                         since=since_ts, until=until_ts, suspects_only=suspects_only)
+    return detect(order, names)
+
+
+def detect(order: CommitOrder, detectors: Sequence[str] | None = None) -> list[Finding]:
+    """Run the detectors on a built commit order; findings in time order, those whose
+    witnesses overlap the order's since/until."""
+    names = resolve_detectors(detectors)
     raw: list[tuple[str, dict[str, Any]]] = []
     for name in names:
-        raw.extend((name, row) for row in _rows(con, sql(name)))
-    witnesses = _witnesses(con, {s for _, row in raw for s in row["seqs"]})
-    order = {name: i for i, name in enumerate(DETECTORS)}
+        raw.extend((name, row) for row in order.rows(sql(name)))
+    looked = _witnesses(order.con, {s for _, row in raw for s in row["seqs"]})
+    low = _micros(order.since) if order.since else float("-inf")
+    high = _micros(order.until) if order.until else float("inf")
+    rank = {name: i for i, name in enumerate(DETECTORS)}
     keyed = []
     for name, row in raw:
-        start, end = _span(row["seqs"], witnesses)
-        if (since_ts is None or end >= since_ts) and (until_ts is None or start <= until_ts):
-            found = _finding(name, row, witnesses, config, start, end)
-            keyed.append(((start, found.entity, found.field, order[name], found.event_ids), found))
+        named = [looked[s] for s in row["seqs"]]
+        first = min(named, key=lambda w: w.moment)
+        last = max(named, key=lambda w: w.moment)
+        if last.moment >= low and first.moment <= high:
+            found = _finding(name, row, named, first, last)
+            keyed.append(((first.moment, found.entity, found.field, rank[name],
+                           found.event_ids), found))
     keyed.sort(key=lambda pair: pair[0])
     return [found for _, found in keyed]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, query: str) -> list[dict[str, Any]]:
-    cur = con.execute(query)
-    columns = [d[0] for d in cur.description]
-    return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, dict[str, Any]]:
+def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, _Looked]:
     if not seqs:
         return {}
     cur = con.execute(_WITNESS_SQL, [sorted(seqs)])
@@ -175,18 +149,21 @@ def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, dict
     out = {}
     for values in cur.fetchall():
         row = dict(zip(columns, values, strict=True))
-        out[row["seq"]] = {
-            "_ts": row["ts"],
+        ts = rfc3339(row["ts"])
+        if row["ts_us"] is not None:
+            moment: float = row["ts_us"]
+        else:
+            moment = float("-inf") if ts == "-infinity" else float("inf")
+        witness: Witness = {
             "event_id": row["event_id"],
-            "ts": rfc3339(row["ts"]),
+            "ts": ts,
             "writer": row["writer"],
             "actor": row["actor"],
             "field": row["field"],
             "change": row["change"],
             "old": parse_value(row["old"]),
             "new": parse_value(row["new"]),
-            "has_old": row["old"] is not None,
-            "has_new": row["new"] is not None,
+            "blind": row["blind"],
             "version": row["version"],
             "base_version": row["base_version"],
             "source_ts": rfc3339(row["source_ts"]),
@@ -194,48 +171,36 @@ def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, dict
             "trace_id": row["trace_id"],
             "span_id": row["span_id"],
             "write_id": row["write_id"],
-            "entity_type": row["entity_type"],
-            "seq": row["seq"],
         }
+        out[row["seq"]] = _Looked(witness, moment, row["entity_type"])
     return out
 
 
+def _fact(value: Any) -> Any:
+    """A detector's column as JSON carries it: times in RFC 3339, decimals as numbers."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
 def _finding(
-    name: str,
-    row: dict[str, Any],
-    witnesses: dict[int, dict[str, Any]],
-    config: Config,
-    start: datetime,
-    end: datetime,
+    name: str, row: dict[str, Any], named: list[_Looked], first: _Looked, last: _Looked
 ) -> Finding:
-    wits = [witnesses[s] for s in row["seqs"]]
-    facts = {k: v for k, v in row.items() if k not in _COMMON}
-    writers = list(dict.fromkeys(w["writer"] for w in wits))
-    entity_type = next((w["entity_type"] for w in wits if w["entity_type"]), None)
+    witnesses = [w.witness.copy() for w in named]  # a witness may serve several findings
+    facts = {k: _fact(v) for k, v in row.items() if k not in _NOT_FACTS}
     return Finding(
         detector=name,
         entity=row["entity"],
         field=row["field"],
-        writers=writers,
-        event_ids=[w["event_id"] for w in wits],
-        first_ts=rfc3339(start),
-        last_ts=rfc3339(end),
-        severity=SEVERITY[name],
-        message=explain(name, row["entity"], row["field"], wits, facts, config),
-        entity_type=entity_type,
-        witnesses=[_public(w) for w in wits],
+        writers=list(dict.fromkeys(w["writer"] for w in witnesses)),
+        event_ids=[w["event_id"] for w in witnesses],
+        first_ts=first.witness["ts"],
+        last_ts=last.witness["ts"],
+        severity=row.get("severity") or SEVERITY[name],
+        message=render(name, row["entity"], row["field"], witnesses, facts),
+        entity_type=next((w.entity_type for w in named if w.entity_type), None),
+        witnesses=witnesses,
+        facts=facts,
     )
-
-
-_PUBLIC_KEYS = ("event_id", "ts", "writer", "actor", "field", "change", "old", "new",
-                "version", "base_version", "source_ts", "priority", "trace_id", "span_id",
-                "write_id")
-
-
-def _public(witness: dict[str, Any]) -> dict[str, Any]:
-    return {k: witness[k] for k in _PUBLIC_KEYS}
-
-
-def _span(seqs: list[int], witnesses: dict[int, dict[str, Any]]) -> tuple[datetime, datetime]:
-    times = [witnesses[s]["_ts"] for s in seqs]
-    return min(times), max(times)

@@ -11,16 +11,16 @@
 --
 -- Scope (optional; unset = the whole store), so that --entity/--since/--until cut the work
 -- before the sort rather than after it:
---   SET VARIABLE audit_entity = 'block-A';
+--   SET VARIABLE audit_entities = ['block-A', 'block-B'];
 --   SET VARIABLE audit_since = TIMESTAMPTZ '2025-01-01 00:00:00+00';
 --   SET VARIABLE audit_until = TIMESTAMPTZ '2025-01-02 00:00:00+00';
 -- A time range keeps every event of the entities written in it: the writes just before the
 -- range are the context that prev() needs.
 --
 -- Suspects only (`SET VARIABLE audit_suspects_only = true`, what `audit check` does): keep
--- only the transitions that are not plain continuations of the one before, which is all a
--- detector can name as a witness (see `suspect` below), instead of materialising the whole
--- history. On a large store that is most of the cost of a check.
+-- only the transitions a detector can name as a witness, and the ones oscillation compares
+-- them with (see the WHERE clause at the end), instead of materialising the whole history.
+-- On a large store that is most of the cost of a check.
 --
 -- Only the columns the detectors test are carried through the sort (its cost grows with the
 -- width of a row); witnesses' other facts are looked up by `seq` afterwards.
@@ -29,9 +29,13 @@
 -- writes (the store's applied_events view leaves out those a compare-and-swap refused).
 CREATE OR REPLACE TEMP VIEW scoped_events AS
 SELECT seq, entity, field, ts, writer, write_id, change, old, new,
+       -- a blind write: `changed` without `old`, its writer did not read the value
+       -- (docs/contract.md §1). Its old is unknown, so no rule compares it.
+       change = 'changed' AND old IS NULL AS blind,
        version, base_version, source_ts, priority
 FROM applied_events
-WHERE (getvariable('audit_entity') IS NULL OR entity = getvariable('audit_entity'))
+WHERE (getvariable('audit_entities') IS NULL
+       OR entity IN (SELECT unnest(getvariable('audit_entities'))))
   AND ((getvariable('audit_since') IS NULL AND getvariable('audit_until') IS NULL)
        OR entity IN (
            -- folded away when neither bound is set
@@ -62,7 +66,7 @@ WITH keyed AS (
 ),
 ordered AS (
     SELECT
-        seq, entity, field, ts, writer, write_id, change, old, new,
+        seq, entity, field, ts, writer, write_id, change, old, new, blind,
         version, base_version, source_ts, priority, order_version,
         row_number() OVER w AS rn,             -- position in the field's history, from 1
         lag(seq) OVER w AS p_seq,              -- prev(e); NULL for the field's first
@@ -71,29 +75,49 @@ ordered AS (
         lag(write_id) OVER w AS p_write_id,
         lag(old) OVER w AS p_old,
         lag(new) OVER w AS p_new,
+        lag(blind) OVER w AS p_blind,
         lag(version) OVER w AS p_version,
         lag(source_ts) OVER w AS p_source_ts,
-        lag(priority) OVER w AS p_priority
+        lag(priority) OVER w AS p_priority,
+        -- for the suspects filter only: the value before prev, and the write after this one
+        lag(new, 2) OVER w AS pp_new,
+        lead(new) OVER w AS n_new,
+        lead(writer) OVER w AS n_writer,
+        lead(ts) OVER w AS n_ts
     FROM keyed
     WINDOW w AS (PARTITION BY entity, field ORDER BY order_version, ts, seq)
 ),
 params AS (
-    -- the widest time window any detector looks back over. Oscillation looks two
-    -- transitions back (W1, W2, W1 within its window), so prev may be up to twice its
-    -- window away from its own prev and must still be kept.
+    -- the widest time window any detector looks back over. Oscillation looks two changes
+    -- back (W1, W2, W1 within its window), so the change before may be up to twice its
+    -- window away from its own predecessor and must still be kept.
     SELECT greatest(2 * coalesce(getvariable('audit_oscillation_window_s'), 60),
                     coalesce(getvariable('audit_priority_window_s'), 300))::DOUBLE AS win
 )
-SELECT ordered.*
+SELECT seq, entity, field, ts, writer, write_id, change, old, new, blind,
+       version, base_version, source_ts, priority, order_version,
+       rn, p_seq, p_ts, p_writer, p_write_id, p_old, p_new, p_blind, p_version,
+       p_source_ts, p_priority,
+       -- an effective change: the field did not already hold the value written
+       -- (docs/contract.md §3, oscillation)
+       p_seq IS NULL OR new IS DISTINCT FROM p_new AS effective
 FROM ordered, params
 WHERE NOT coalesce(getvariable('audit_suspects_only'), false)
    OR (p_seq IS NOT NULL AND (
-       -- suspect: not a plain continuation of prev. Either the chain does not link up,
-       old IS DISTINCT FROM p_new OR (change = 'added' AND p_new IS NOT NULL)
+       -- suspect: not a plain continuation of prev. Either the chain does not link up
+       -- (an unknown old links with anything),
+       (NOT blind AND (old IS DISTINCT FROM p_new OR (change = 'added' AND p_new IS NOT NULL)))
        -- or the writer had read an older version, or carries older data,
        OR base_version < p_version
        OR source_ts < p_source_ts
-       -- or, close in time to prev, the field changed hands or went back to p's old value
+       -- or the write changed nothing,
+       OR new IS NOT DISTINCT FROM p_new
+       -- or, close in time to prev, the field changed hands.
        OR (abs(epoch(ts) - epoch(p_ts)) <= params.win
-           AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority
-                OR new IS NOT DISTINCT FROM p_old))));
+           AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority))))
+   -- Oscillation compares an effective change with the two before it, stepping over the
+   -- writes that changed nothing. Keep what it steps over and what it lands on: the writes
+   -- next to one that changed nothing, and a write the next writer takes over from.
+   OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)
+   OR n_new IS NOT DISTINCT FROM new
+   OR (n_writer <> writer AND abs(epoch(n_ts) - epoch(ts)) <= params.win);

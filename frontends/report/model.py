@@ -10,21 +10,25 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import orjson
 
+from queries.commit_order import commit_order
 from queries.finding import SEVERITIES, Finding
-from queries.runner import build_transitions
+from queries.paths import fold
+from queries.values import dump_value
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 CONTEXT_WRITES = 2  # writes shown on each side of a finding's witnesses
 MAX_WRITES = 40  # a swimlane longer than this keeps only the witnesses and their neighbours
 DEFAULT_TOP = 20
 DEFAULT_PER_FIELD = 5
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,9 @@ class Report:
 
 
 def from_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+    """A moment in microseconds since the epoch; beyond Python's years 1 to 9999, the
+    nearest it can hold (a store may hold such timestamps; a picture must still draw)."""
+    return _EPOCH + timedelta(microseconds=min(max(us, _MIN_US), _MAX_US))
 
 
 def writer_pair(finding: Finding) -> str:
@@ -142,12 +148,6 @@ def writer_pair(finding: Finding) -> str:
     if len(finding.writers) == 1:  # a writer that overwrote itself (another actor, a retry)
         return f"{finding.writers[0]} → {finding.writers[0]}"
     return " → ".join(finding.writers) if finding.writers else "?"
-
-
-@lru_cache(maxsize=65536)  # a store has few distinct fields and many findings on them
-def fold_indexes(field_path: str) -> str:
-    """``indexingList.3.status`` -> ``indexingList.*.status``: the same field of every item."""
-    return ".".join("*" if part.isdigit() else part for part in field_path.split("."))
 
 
 def build_report(
@@ -231,7 +231,7 @@ def _stories(group: FieldFindings) -> list[list[Finding]]:
 def _contested(findings: list[Finding]) -> list[ContestedField]:
     by_field: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
-        by_field[fold_indexes(f.field)].append(f)
+        by_field[fold(f.field)].append(f)
     rows = [
         ContestedField(
             field=name,
@@ -246,16 +246,20 @@ def _contested(findings: list[Finding]) -> list[ContestedField]:
     return rows
 
 
-# Commit order is the one the detectors use: the `transitions` table that
-# queries/transitions.sql defines (docs/contract.md §2), `rn` being a write's place in its field.
+# Commit order is the one the detectors use (queries/commit_order.py, docs/contract.md §2),
+# `rn` being a write's place in its field. A moment beyond what epoch_us holds (±infinity)
+# is drawn at the nearest end.
 _NEIGHBOURHOOD_SQL = """
-SELECT e.field, e.event_id, epoch_us(e.ts), e.writer, e.actor, e.change,
-       e.old::VARCHAR, e.new::VARCHAR, e.version, e.base_version, epoch_us(e.source_ts),
-       e.trace_id, e.write_id
+SELECT t.entity, e.field, e.event_id,
+       coalesce(epoch_us(e.ts), CASE WHEN e.ts > TIMESTAMPTZ '1970-01-01 00:00:00+00'
+                                     THEN $max_us ELSE $min_us END),
+       e.writer, e.actor, e.change, e.old::VARCHAR, e.new::VARCHAR, e.version,
+       e.base_version, epoch_us(e.source_ts), e.trace_id, e.write_id
 FROM transitions t
+JOIN (SELECT unnest($entities::VARCHAR[]) AS entity, unnest($fields::VARCHAR[]) AS field) k
+  ON k.entity = t.entity AND k.field = t.field
 JOIN events e ON e.seq = t.seq
-WHERE t.field IN (SELECT unnest($fields::VARCHAR[]))
-ORDER BY t.field, t.rn
+ORDER BY t.entity, t.field, t.rn
 """
 
 
@@ -264,18 +268,19 @@ def _neighbourhoods(
 ) -> dict[tuple[str, str], list[Write]]:
     """Every write to each (entity, field), in commit order.
 
-    The whole history of each entity shown (not the suspects-only table a `check` leaves
-    behind): one scoped build of `transitions` per entity, so a report of the top fields
-    costs a few entity scans, not a sort of the whole store. Replaces that temp table.
+    The whole history of the entities shown, built once for all of them: a report of the
+    top fields costs one scan of their entities, not a sort of the whole store.
     """
-    fields_of: dict[str, list[str]] = defaultdict(list)
-    for entity, field_path in keys:
-        fields_of[entity].append(field_path)
     out: dict[tuple[str, str], list[Write]] = defaultdict(list)
-    for entity, fields in fields_of.items():
-        build_transitions(con, entity=entity)
-        for field_path, *rest in con.execute(_NEIGHBOURHOOD_SQL, {"fields": fields}).fetchall():
-            out[(entity, field_path)].append(Write(*rest))
+    if not keys:
+        return out
+    order = commit_order(con, entities=sorted({entity for entity, _ in keys}))
+    rows = order.execute(_NEIGHBOURHOOD_SQL, {
+        "entities": [entity for entity, _ in keys], "fields": [f for _, f in keys],
+        "min_us": _MIN_US, "max_us": _MAX_US,
+    }).fetchall()
+    for entity, field_path, *rest in rows:
+        out[(entity, field_path)].append(Write(*rest))
     return out
 
 
@@ -295,12 +300,14 @@ def _parse_ts_us(value: Any) -> int | None:
 
 
 def _json_text(witness: dict[str, Any], key: str) -> str | None:
-    """A witness's value as canonical JSON text, whether it carries stored text or, as the
-    detectors do (with ``has_old``/``has_new``), the decoded value."""
+    """A witness's value as canonical JSON text, None when absent: a detector's witness
+    carries the decoded value (absent by its change, or unknown when blind); a witness
+    made elsewhere may carry stored text."""
+    if "change" in witness and "blind" in witness:
+        absent = (witness["change"] == "added" or witness["blind"] if key == "old"
+                  else witness["change"] == "removed")
+        return None if absent else dump_value(witness.get(key))
     value = witness.get(key)
-    if f"has_{key}" in witness:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if witness[
-            f"has_{key}"] else None
     if value is None:
         return None
     if isinstance(value, str):
@@ -309,7 +316,7 @@ def _json_text(witness: dict[str, Any], key: str) -> str | None:
             return value
         except orjson.JSONDecodeError:
             pass
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return dump_value(value)
 
 
 def write_from_witness(witness: dict[str, Any], finding: Finding) -> Write:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from detect_histories import at, ev
 
-from queries import owners, replay, timeline
+from queries import check, owners, replay, timeline
+from queries.commit_order import commit_order
 
 
 def history():
@@ -64,3 +65,42 @@ def test_owners_folds_list_indexes_and_puts_contested_fields_first(store):
     assert first["writes"] == 4 and first["entities"] == 2
     assert rows[1]["contested"] is True and rows[2]["contested"] is False
     assert owners(store([])) == []
+
+
+def test_views_do_not_depend_on_what_ran_before(store):
+    con = store(history())
+    alone = {
+        "timeline": [r["event_id"] for r in timeline(con, "block-A")],
+        "replay": replay(con, "block-A", at(100)),
+    }
+    # a check of another entity, a timeline of another one, a replay: in any order before
+    check(con, entity="block-B")
+    assert [r["event_id"] for r in timeline(con, "block-A")] == alone["timeline"]
+    timeline(con, "block-B")
+    assert replay(con, "block-A", at(100)) == alone["replay"]
+    check(con)
+    assert [r["event_id"] for r in timeline(con, "block-A")] == alone["timeline"]
+
+
+def test_a_commit_order_handle_reads_its_own_scope(store):
+    con = store(history())
+    a = commit_order(con, entities=["block-A"])
+    b = commit_order(con, entities=["block-B"])  # replaces the table a built
+    assert a.rows("SELECT DISTINCT entity FROM transitions") == [{"entity": "block-A"}]
+    assert b.rows("SELECT DISTINCT entity FROM transitions") == [{"entity": "block-B"}]
+    whole = commit_order(con)
+    assert len(whole.rows("SELECT seq FROM transitions")) == len(history())
+
+
+def test_owners_folds_keyed_list_elements_like_indexes(store):
+    con = store([
+        ev("k1", 0, "flow-1", "nodes[block-A].data.content", "user", new="a"),
+        ev("k2", 5, "flow-1", "nodes[block-B].data.content", "workflow", new="b"),
+        ev("k3", 9, "flow-2", "nodes[a\\]b].data.content", "user", new="c"),
+        ev("k4", 9, "flow-2", "nodes[7].items.3.status", "user", new="d"),
+        ev("k5", 9, "flow-2", "[root-key].x", "user", new="e"),
+    ])
+    rows = {r["field"]: r for r in owners(con)}
+    assert set(rows) == {"nodes[*].data.content", "nodes[*].items.*.status", "[*].x"}
+    content = rows["nodes[*].data.content"]
+    assert (content["writes"], content["entities"], content["contested"]) == (3, 2, True)

@@ -1,0 +1,124 @@
+"""Commit order for one scope: the `transitions` table every detector and view reads.
+
+queries/transitions.sql builds it as temporary tables of a connection, so that the same
+file runs in the DuckDB shell. A connection holds one such table at a time; a build here
+therefore returns a handle, `CommitOrder`, and whatever reads the table goes through it. If
+another build replaced the table in the meantime, the handle builds its own again before
+reading. What a view reads never depends on what ran on the connection before it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+from audit.config import Config
+
+_builds = itertools.count(1)
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of queries/<name>.sql."""
+    return resources.files("queries").joinpath(f"{name}.sql").read_text(encoding="utf-8")
+
+
+class CommitOrder:
+    """The `transitions` table of one connection, built for one scope and configuration.
+
+    ``entities`` (None: all) and ``since``/``until`` cut the events before the sort (an
+    entity written in the range keeps its whole history, the context prev() needs).
+    ``suspects_only`` keeps only the transitions a detector can name (what `check` needs);
+    otherwise the table holds the whole history in scope (what timeline and replay need).
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        config: Config,
+        *,
+        entities: tuple[str, ...] | None,
+        since: datetime | None,
+        until: datetime | None,
+        suspects_only: bool,
+    ) -> None:
+        self.con = con
+        self.config = config
+        self.entities = entities
+        self.since = since
+        self.until = until
+        self.suspects_only = suspects_only
+        self._build = 0
+
+    def execute(self, query: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        """Run ``query`` against this scope's `transitions` (rebuilt first if replaced)."""
+        if not self._current():
+            self.build()
+        return self.con.execute(query, params)
+
+    def rows(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        """``execute``, each row a dict by column name."""
+        cur = self.execute(query, params)
+        columns = [d[0] for d in cur.description]
+        return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+
+    def _current(self) -> bool:
+        found = self.con.execute("SELECT getvariable('audit_commit_order')").fetchall()
+        return found[0][0] == self._build
+
+    def build(self) -> None:
+        """(Re)build the table for this scope now."""
+        self._build = next(_builds)
+        _set_variables(self)
+        self.con.execute(sql("transitions"))
+        self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
+
+
+def commit_order(
+    con: duckdb.DuckDBPyConnection,
+    config: Config | None = None,
+    *,
+    entities: Iterable[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    suspects_only: bool = False,
+) -> CommitOrder:
+    """Build the commit order of the events in scope (docs/contract.md §2) and return the
+    handle that the detectors and views read it through."""
+    order = CommitOrder(
+        con,
+        config or Config(),
+        entities=None if entities is None else tuple(entities),
+        since=since,
+        until=until,
+        suspects_only=suspects_only,
+    )
+    order.build()
+    return order
+
+
+def _set_variables(order: CommitOrder) -> None:
+    """Hand the settings and scope to the SQL files as DuckDB variables."""
+    con, config = order.con, order.config
+    writers = sorted(config.writer_priorities.items())
+    entities = None if order.entities is None else list(order.entities)
+    con.execute("SET VARIABLE audit_suspects_only = ?::BOOLEAN", [order.suspects_only])
+    con.execute("SET VARIABLE audit_entities = ?::VARCHAR[]", [entities])
+    con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [order.since])
+    con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [order.until])
+    con.execute("SET VARIABLE audit_oscillation_window_s = ?::DOUBLE",
+                [config.oscillation_window_s])
+    con.execute("SET VARIABLE audit_oscillation_min_changes = ?::BIGINT",
+                [config.oscillation_min_changes])
+    con.execute("SET VARIABLE audit_priority_window_s = ?::DOUBLE", [config.priority_window_s])
+    con.execute("SET VARIABLE audit_default_priority = ?::INTEGER", [config.default_priority])
+    con.execute(
+        "SET VARIABLE audit_writer_priorities = map(?::VARCHAR[], ?::INTEGER[])",
+        [[w for w, _ in writers], [p for _, p in writers]],
+    )
