@@ -5,13 +5,18 @@
 -- depends on who wrote last: in a browser, a status that flickers between what the SSE
 -- stream and the poller last said.
 --
--- A transition e, within the window of p = prev(e), is a flip when
---   it returns the field to the value it had before p (A -> B -> A), or
---   its writer hands the field back to the writer of pp = prev(p), itself within the
---   window of e (W1, W2, W1).
+-- Only effective changes count: a write whose new value the field already held changed
+-- nothing (a poller echoing the status it just read) and is stepped over. An effective
+-- change e, within the window of c1 (the effective change before it), is a flip when
+--   returned:     e puts back the value the field held before c1 (A -> B -> A), and e's
+--                 writer is not c1's: one writer undoing its own change (a re-run, a
+--                 retry) is no conflict;
+--   handed back:  e's writer takes the field back from c1's writer, who had taken it from
+--                 e's writer in c2, the change before c1, itself within the window of e
+--                 (W1, W2, W1).
 -- Flips that overlap or touch form one burst; a burst is reported once, when it contains
--- a return to an earlier value, or has at least `min_changes` changes with writers
--- alternating (alternation needs three changes at least).
+-- a return, or has at least `min_changes` changes with writers alternating (alternation
+-- needs three changes at least).
 --
 -- Settings: SET VARIABLE audit_oscillation_window_s = 60;      (seconds)
 --           SET VARIABLE audit_oscillation_min_changes = 3;
@@ -22,35 +27,63 @@
 --   12:00:03  workflow      "error"      -> "done"    (SSE again)
 --
 -- Reads the `transitions` table that transitions.sql makes; witnesses are the burst's
--- transitions in commit order.
+-- changes in commit order. The other columns are the finding's facts: flips, returns,
+-- handbacks, changes, window_s and span_s (seconds from the first change to the last).
 WITH params AS (
     SELECT coalesce(getvariable('audit_oscillation_window_s'), 60)::DOUBLE AS win,
            coalesce(getvariable('audit_oscillation_min_changes'), 3)::BIGINT AS min_changes
 ),
-near AS (
-    -- transitions close to prev that went back to prev's old value or changed hands
-    SELECT t.*
-    FROM transitions t, params
-    WHERE t.p_seq IS NOT NULL
-      AND abs(epoch(t.ts) - epoch(t.p_ts)) <= params.win
-      AND (t.new IS NOT DISTINCT FROM t.p_old OR t.writer <> t.p_writer)
+islands AS (
+    -- `transitions` may hold only the suspects; a run of consecutive positions (an island)
+    -- is a complete stretch of the field's history, and it holds every change a flip
+    -- compares (transitions.sql keeps them)
+    SELECT *, rn - row_number() OVER (PARTITION BY entity, field ORDER BY rn) AS island
+    FROM transitions
+),
+effective_changes AS (
+    SELECT entity, field, island, rn, seq, ts, writer, new,
+           -- the value the field held before this change; unknown before a blind write
+           -- that opens the recorded history
+           CASE WHEN p_seq IS NOT NULL THEN p_new ELSE old END AS before,
+           p_seq IS NULL AND blind AS before_unknown
+    FROM islands
+    WHERE effective
+),
+changes AS (
+    SELECT *,
+           lag(seq) OVER c AS c1_seq,
+           lag(rn) OVER c AS c1_rn,
+           lag(ts) OVER c AS c1_ts,
+           lag(writer) OVER c AS c1_writer,
+           lag(before) OVER c AS c1_before,
+           lag(before_unknown) OVER c AS c1_before_unknown,
+           lag(seq, 2) OVER c AS c2_seq,
+           lag(rn, 2) OVER c AS c2_rn,
+           lag(ts, 2) OVER c AS c2_ts,
+           lag(writer, 2) OVER c AS c2_writer
+    FROM effective_changes
+    WINDOW c AS (PARTITION BY entity, field, island ORDER BY rn)
+),
+hands AS (
+    SELECT changes.*,
+           writer <> c1_writer AND abs(epoch(ts) - epoch(c1_ts)) <= params.win
+               AS changed_hands
+    FROM changes, params
+    WHERE c1_seq IS NOT NULL
 ),
 flips AS (
-    SELECT t.*,
-           p.p_seq AS pp_seq,
-           (t.new IS NOT DISTINCT FROM t.p_old AND t.p_old IS DISTINCT FROM t.p_new)
-               AS returned,
-           -- prev's own prev (pp) is found through prev's row
-           coalesce(t.writer <> t.p_writer AND t.writer = p.p_writer
-                    AND abs(epoch(t.ts) - epoch(p.p_ts)) <= params.win, false) AS handed_back
-    FROM near t
-    CROSS JOIN params
-    LEFT JOIN transitions p ON p.seq = t.p_seq
+    SELECT hands.*,
+           changed_hands AND NOT c1_before_unknown
+               AND new IS NOT DISTINCT FROM c1_before AS returned,
+           coalesce(changed_hands AND writer = c2_writer
+                    AND abs(epoch(ts) - epoch(c2_ts)) <= params.win, false) AS handed_back
+    FROM hands, params
+    WHERE changed_hands
 ),
 linked AS (
-    SELECT entity, field, rn, seq, p_seq, pp_seq, ts, returned, handed_back,
-           -- the first transition this flip involves
-           CASE WHEN handed_back THEN rn - 2 ELSE rn - 1 END AS start_rn
+    SELECT *,
+           -- the first change this flip involves
+           CASE WHEN handed_back THEN c2_rn ELSE c1_rn END AS start_rn
     FROM flips
     WHERE returned OR handed_back
 ),
@@ -70,14 +103,17 @@ numbered AS (
 bursts AS (
     SELECT entity, field, burst,
            min(start_rn) AS first_rn,
-           max(rn) AS last_rn,
            count(*) AS flips,
            count(*) FILTER (WHERE returned) AS returns,
            count(*) FILTER (WHERE handed_back) AS handbacks,
-           -- (rn, seq) of every transition involved, to list them in commit order
+           -- (rn, seq) of every change involved, to list them in commit order
            list_sort(list_distinct(flatten(list(
-               CASE WHEN handed_back THEN [[rn - 2, pp_seq], [rn - 1, p_seq], [rn, seq]]
-                    ELSE [[rn - 1, p_seq], [rn, seq]] END)))) AS members
+               CASE WHEN handed_back THEN [[c2_rn, c2_seq], [c1_rn, c1_seq], [rn, seq]]
+                    ELSE [[c1_rn, c1_seq], [rn, seq]] END)))) AS members,
+           max(greatest(epoch(ts), epoch(c1_ts),
+                        CASE WHEN handed_back THEN epoch(c2_ts) END))
+             - min(least(epoch(ts), epoch(c1_ts),
+                         CASE WHEN handed_back THEN epoch(c2_ts) END)) AS span_s
     FROM numbered
     GROUP BY entity, field, burst
 )
@@ -87,8 +123,10 @@ SELECT
     list_transform(b.members, lambda m: m[2]) AS seqs,
     b.flips,
     b.returns,
-    b.last_rn - b.first_rn + 1 AS changes,
-    p.win AS window_s
+    b.handbacks,
+    len(b.members) AS changes,
+    p.win AS window_s,
+    round(b.span_s, 3) AS span_s
 FROM bursts b, params p
-WHERE b.returns > 0 OR (b.handbacks > 0 AND b.last_rn - b.first_rn + 1 >= p.min_changes)
+WHERE b.returns > 0 OR (b.handbacks > 0 AND len(b.members) >= p.min_changes)
 ORDER BY b.entity, b.field, b.first_rn;

@@ -19,7 +19,7 @@
 --
 -- Reads the `scoped_events` view that transitions.sql makes (a fork spans fields, so it
 -- needs every write of the entity, not only the suspect transitions); witnesses in commit
--- order.
+-- order. The other columns are the finding's facts (read_version: not_newer only).
 WITH repeated AS (
     -- versions claimed by more than one event: cheap to find, and few unless writes span
     -- several fields
@@ -35,6 +35,7 @@ forks AS (
            list(t.seq ORDER BY t.ts, t.seq) AS seqs,
            list_distinct(list(t.field)) AS fields,
            count(DISTINCT coalesce(t.write_id, 'seq:' || t.seq)) AS writes,
+           NULL::BIGINT AS read_version,
            min(t.ts) AS first_ts
     FROM scoped_events t
     SEMI JOIN repeated r ON t.entity = r.entity AND t.version = r.version
@@ -48,6 +49,7 @@ not_newer AS (
            list(seq ORDER BY ts, seq) AS seqs,
            list_distinct(list(field)) AS fields,
            1 AS writes,
+           base_version AS read_version,
            min(ts) AS first_ts
     FROM scoped_events
     WHERE version <= base_version
@@ -59,6 +61,7 @@ SELECT
     seqs,
     rule,
     version,
-    writes
+    writes,
+    read_version
 FROM (SELECT * FROM forks UNION ALL SELECT * FROM not_newer)
 ORDER BY entity, first_ts, version, rule;

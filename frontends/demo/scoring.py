@@ -1,8 +1,9 @@
 """Score the audit's findings against the ground truth, detector by detector.
 
 A finding and an incident are the same anomaly when they name the same detector, entity,
-field and writes. Writes are named by their write id, which the events carry and the
-ground truth got from the store, so matching is exact: no time tolerance, no heuristics.
+field and writes, with the same severity. Writes are named by their write id, which the
+events carry and the ground truth got from the store, so matching is exact: no time
+tolerance, no heuristics.
 A version conflict is about the block as a whole, so only its set of writes counts.
 """
 
@@ -13,23 +14,27 @@ from dataclasses import dataclass, field
 
 from frontends.demo.truth import DETECTORS, Incident
 from queries.finding import Finding
+from queries.runner import SEVERITY
 
-Key = tuple[str, str, str, object]
+Key = tuple[str, str, str, object, str]
 
 
 def incident_key(incident: Incident) -> Key:
-    return _key(incident.detector, incident.entity, incident.field, incident.write_ids)
+    severity = incident.severity or SEVERITY[incident.detector]
+    return _key(incident.detector, incident.entity, incident.field, incident.write_ids, severity)
 
 
 def finding_key(finding: Finding) -> Key:
     writes = tuple(dict.fromkeys(w.get("write_id") or w["event_id"] for w in finding.witnesses))
-    return _key(finding.detector, finding.entity, finding.field, writes)
+    return _key(finding.detector, finding.entity, finding.field, writes, finding.severity)
 
 
-def _key(detector: str, entity: str, field_path: str, writes: tuple[str, ...]) -> Key:
+def _key(
+    detector: str, entity: str, field_path: str, writes: tuple[str, ...], severity: str
+) -> Key:
     if detector == "version_conflict":
-        return (detector, entity, "$", frozenset(writes))
-    return (detector, entity, field_path, writes)
+        return (detector, entity, "$", frozenset(writes), severity)
+    return (detector, entity, field_path, writes, severity)
 
 
 @dataclass

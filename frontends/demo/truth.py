@@ -6,15 +6,19 @@ works out each field's transitions and names the anomalies in the terms of docs/
 so the detectors' findings can be scored against it one for one:
 
 * lost_update — a write replaced a field value set by another write whose version it had
-  not read (its base version is older than the version that set the value);
+  not read (its base version is older than the version that set the value); a warning, not
+  an error, when both writes left the same value;
 * stale_overwrite — the value replaced came from newer data (older ``source_ts``), or the
-  write set the field back to a value it held before, without having read the change;
+  write set the field back to a value it held before, without having read the change; not
+  when it left the value it replaced;
 * version_conflict — two writes of one block produced the same version (a fork);
 * priority_inversion — a less authoritative writer replaced a more authoritative writer's
-  value within the priority window (the writer-priority rule);
+  value within the priority window (the writer-priority rule); not when it left that value;
 * chain_break — a write replaced a value other than the last one recorded (never happens
   here: every write goes through the one instrumented store);
-* oscillation — a field returned to an earlier value (A→B→A) within the window.
+* oscillation — among the changes that changed the value, a field returned to an earlier
+  value (A→B→A) by another writer than the one it undoes, or writers took turns (W1, W2,
+  W1) within the window.
 
 An incident names the writes involved (write ids the writers chose), which is how it is
 matched with a finding's witnesses.
@@ -96,6 +100,9 @@ class Incident:
     field: str
     write_ids: tuple[str, ...]  # the writes involved, in commit order
     note: str = ""
+    # the finding's severity when the detector sets it per finding (None: its usual one);
+    # scored, but not part of what the incident is
+    severity: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str, str, tuple[str, ...]]:
@@ -201,15 +208,21 @@ def _pairs(history: list[Transition], config: Config) -> list[Incident]:
         e1, e2 = history[i - 1], history[i]
         pair = (e1.entity, e1.field, (e1.write_id, e2.write_id))
         unseen = e2.base_version < e1.version
+        convergent = same(e2.new, e1.new)  # nothing was replaced
         if e1.write_id != e2.write_id and unseen:
             note = "rode along in a stale copy" if not e2.intended else "concurrent change"
-            out.append(Incident("lost_update", *pair, note))
+            severity = "warning" if convergent else "error"
+            out.append(Incident("lost_update", *pair, note, severity))
         held_before = [history[0].old] + [h.new for h in history[: i - 1]]
         reverted = unseen and any(same(e2.new, value) for value in held_before)
-        if e2.source_ts < e1.source_ts or reverted:
+        if not convergent and (e2.source_ts < e1.source_ts or reverted):
             note = "older data" if e2.source_ts < e1.source_ts else "reverted"
             out.append(Incident("stale_overwrite", *pair, note))
-        if prio(e2.writer) < prio(e1.writer) and abs(e2.ts - e1.ts) < config.priority_window_s:
+        if (
+            not convergent
+            and prio(e2.writer) < prio(e1.writer)
+            and abs(e2.ts - e1.ts) < config.priority_window_s
+        ):
             out.append(Incident("priority_inversion", *pair))
         if not same(e2.old, e1.new):
             out.append(Incident("chain_break", *pair))
@@ -217,21 +230,27 @@ def _pairs(history: list[Transition], config: Config) -> list[Incident]:
 
 
 def _oscillations(history: list[Transition], config: Config) -> list[Incident]:
-    """Bursts of flips: a return to the value before (A→B→A) or a hand-back (W1, W2, W1).
+    """Bursts of flips among the effective changes (a write that left the value the field
+    already held is stepped over): a return to the value before (A→B→A) by another writer
+    than the one it undoes, or a hand-back (W1, W2, W1).
 
     Flips whose spans overlap or touch form one burst, reported when it holds a return, or
     a hand-back and at least ``oscillation_min_changes`` changes.
     """
     window = config.oscillation_window_s
+    changes = [  # (the change, the value the field held before it)
+        (t, history[i - 1].new if i else t.old)
+        for i, t in enumerate(history)
+        if i == 0 or not same(t.new, history[i - 1].new)
+    ]
     bursts: list[dict[str, Any]] = []
-    for i in range(1, len(history)):
-        e, p = history[i], history[i - 1]
-        pp = history[i - 2] if i >= 2 else None
-        returned = same(e.new, p.old) and not same(p.old, p.new) and abs(e.ts - p.ts) <= window
-        handed_back = (
-            pp is not None and e.writer != p.writer and e.writer == pp.writer
-            and abs(e.ts - p.ts) <= window and abs(e.ts - pp.ts) <= window
-        )
+    for i in range(1, len(changes)):
+        (e, _), (c1, c1_before) = changes[i], changes[i - 1]
+        c2 = changes[i - 2][0] if i >= 2 else None
+        if e.writer == c1.writer or abs(e.ts - c1.ts) > window:
+            continue  # one writer undoing or redoing its own change is no conflict
+        returned = same(e.new, c1_before)
+        handed_back = c2 is not None and e.writer == c2.writer and abs(e.ts - c2.ts) <= window
         if not (returned or handed_back):
             continue
         start = i - 2 if handed_back else i - 1
@@ -246,11 +265,11 @@ def _oscillations(history: list[Transition], config: Config) -> list[Incident]:
         burst["handbacks"] += handed_back
     out = []
     for b in bursts:
-        changes = b["last"] - b["first"] + 1
-        if b["returns"] or (b["handbacks"] and changes >= config.oscillation_min_changes):
-            members = history[b["first"] : b["last"] + 1]
+        count = b["last"] - b["first"] + 1
+        if b["returns"] or (b["handbacks"] and count >= config.oscillation_min_changes):
+            members = [t for t, _ in changes[b["first"] : b["last"] + 1]]
             out.append(
                 Incident("oscillation", history[0].entity, history[0].field,
-                         tuple(m.write_id for m in members), f"{changes} changes")
+                         tuple(m.write_id for m in members), f"{count} changes")
             )
     return out

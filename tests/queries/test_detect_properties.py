@@ -136,7 +136,8 @@ def inject(h: History, detector: str, entity: str, field: str) -> None:
         h.write(entity, "workflow", {field: b}, source_t=h.clock[entity] - 100)
     elif detector == "oscillation":
         h.write(entity, "workflow", {field: a})
-        h.write(entity, "workflow", {field: before}, dt=10)  # back to before, 10 s later
+        # another writer puts back the value before, 10 s later
+        h.write(entity, "user", {field: before}, dt=10)
     elif detector == "priority_inversion":
         h.write(entity, "user", {field: a})
         h.write(entity, "polling_sync", {field: b}, dt=10)
@@ -161,3 +162,35 @@ def test_one_injected_anomaly_is_found_on_its_field(h, detector, data):
     assert (detector, entity, field) in hits, [f.message for f in findings]
     # and nothing on the entities that were left alone
     assert {f.entity for f in findings} == {entity}
+
+
+@st.composite
+def crowded(draw) -> list[dict[str, Any]]:
+    """A few fields written in quick succession by several writers, from few values: echoes
+    of the value already there, returns, hand-backs, blind writes, stale reads."""
+    events = []
+    versioned = draw(st.booleans())
+    version = 0
+    for f in range(draw(st.integers(1, 2))):
+        t, value = 0.0, ABSENT
+        for n in range(draw(st.integers(2, 12))):
+            t += draw(st.sampled_from([0, 1, 5, 30, 70, 130, 400]))
+            old = draw(st.sampled_from([value, value, "a", ABSENT]))
+            new = draw(st.sampled_from(["a", "b", None] + ([ABSENT] if old is not ABSENT
+                                                           else [])))
+            writer = draw(st.sampled_from(["user", "workflow", "polling_sync"]))
+            read = version - draw(st.integers(0, 2)) if versioned else None
+            version += 1
+            event = ev(f"f{f}-{n}", t, "block", f"field{f}", writer, old=old, new=new,
+                       base_version=read, version=version if versioned else None)
+            if old is ABSENT and value is not ABSENT:
+                event["change"] = "changed"  # a blind write
+            events.append(event)
+            value = new
+    return events
+
+
+@SETTINGS
+@given(crowded())
+def test_the_suspects_give_the_findings_the_whole_history_gives(events):
+    run_check(events, whole_history=True)

@@ -231,9 +231,11 @@ def test_an_increment_is_lost(store, versions):
 def test_the_increment_message_names_the_actors_and_the_value_read(store):
     con = store(increment(versions=False))
     [lost] = [f for f in check(con) if f.detector == "lost_update"]
+    # both left 6: the lost update converges, and the message says why it still matters
+    assert lost.severity == "warning" and lost.facts["convergent"] is True
     assert lost.message == (
         "workflow (worker-1) set count of counter-1 to 6; workflow (worker-2), which had "
-        "also read 5, then set it to 6 without seeing that change, so one of the two changes "
-        "is lost."
+        "also read 5, then set it to 6 without seeing that change; both writes left 6: if "
+        "each was a relative change of the 5 it read (an increment, say), one of them is lost."
     )
     assert [w["actor"] for w in lost.witnesses] == ["worker-1", "worker-2"]
