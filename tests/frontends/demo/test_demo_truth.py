@@ -19,7 +19,7 @@ from collectors.store import open_store
 from frontends.demo.client import Client
 from frontends.demo.scoring import score
 from frontends.demo.simulation import Workload, plan_actors
-from frontends.demo.truth import GroundTruth, Incident, leaves
+from frontends.demo.truth import GroundTruth, Incident, Transition, leaves
 from frontends.demo.workspace import BlockStore, template_block
 from frontends.demo.writers import ExternalStorage
 from queries.runner import check
@@ -215,3 +215,37 @@ def test_a_seed_fixes_every_writers_plan(tmp_path):
         "instantiation", "polling_sync", "user", "workflow"
     ]
     assert len(first) == 8
+
+
+def transition(write_id: str, writer: str, old, new, ts: float, version: int,
+               base_version: int) -> Transition:
+    return Transition(BLOCK, "indexingList.0.status", old, new, writer, write_id, write_id,
+                      base_version, version, source_ts=ts, ts=ts, intended=True,
+                      position=version - 1, seen=base_version - 1)
+
+
+def incidents_of(*history: Transition) -> set[tuple[str, tuple[str, ...], str | None]]:
+    truth = GroundTruth(config=Config())
+    truth.transitions[(BLOCK, "indexingList.0.status")] = list(history)
+    return {(i.detector, i.write_ids, i.severity) for i in truth.incidents()}
+
+
+def test_the_truth_follows_the_contracts_rules_for_reruns_and_echoes():
+    # one writer re-running the status is no oscillation
+    assert incidents_of(
+        transition("w1", "workflow", "idle", "processing", 0, 2, 1),
+        transition("w2", "workflow", "processing", "done", 5, 3, 2),
+        transition("w3", "workflow", "done", "processing", 9, 4, 3),
+        transition("w4", "workflow", "processing", "done", 20, 5, 4),
+    ) == set()
+    # an echo of the value already there, from a stale read: a lost update, as a warning
+    assert incidents_of(
+        transition("w1", "workflow", "processing", "done", 0, 3, 2),
+        transition("p1", "polling_sync", "processing", "done", 1, 4, 2),
+    ) == {("lost_update", ("w1", "p1"), "warning"), ("chain_break", ("w1", "p1"), None)}
+    # another writer putting back what was replaced still flaps, stepping over the echo
+    assert incidents_of(
+        transition("w1", "workflow", "processing", "done", 0, 3, 2),
+        transition("p1", "polling_sync", "done", "done", 1, 4, 3),
+        transition("u1", "user", "done", "processing", 2, 5, 4),
+    ) == {("oscillation", ("w1", "u1"), None)}
