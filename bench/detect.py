@@ -36,7 +36,8 @@ if str(ROOT) not in sys.path:
 #   c=3 (unversioned)  old value that no write left               -> chain_break
 #   c=4 (versioned)    two writes both produce version 5          -> version_conflict
 #   c=5 (unversioned)  read the same value as the write before    -> lost_update + chain_break
-#   c=6 (versioned)    status goes v0 -> v3 -> v0 within 10 s      -> oscillation
+#   c=6 (versioned)    status goes v0 -> v3 -> v0 within 15 s, put back
+#                      by another writer                          -> oscillation
 #   c=8 (versioned)    user, then polling_sync 15 s later (x3)     -> priority_inversion x3
 #   c=9 (unversioned)  data produced an hour before the write before -> stale_overwrite
 EXPECTED_PER_1000 = {
@@ -73,7 +74,7 @@ SELECT
          WHEN c = 6 AND j = 9 THEN '"v0"'
          ELSE '"v' || (j - 3) || '"' END,
     CASE WHEN c = 6 AND j = 6 THEN '"v0"' ELSE '"v' || j || '"' END,
-    CASE WHEN c = 6 THEN 'user'
+    CASE WHEN c = 6 THEN (CASE WHEN j < 6 THEN 'instantiation' ELSE 'workflow' END)
          WHEN c = 8 THEN (CASE WHEN j < 5 THEN 'user' ELSE 'polling_sync' END)
          ELSE ['user', 'workflow', 'instantiation', 'polling_sync'][(hash(i) % 4)::BIGINT + 1]
     END,

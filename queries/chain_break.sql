@@ -23,9 +23,9 @@ SELECT
     entity,
     field,
     [p_seq, seq] AS seqs,
-    CASE WHEN change = 'added' AND p_new IS NOT NULL THEN 'added' ELSE 'old' END AS rule
+    CASE WHEN added AND p_new IS NOT NULL THEN 'added' ELSE 'old' END AS rule
 FROM transitions
 WHERE p_seq IS NOT NULL
   AND NOT blind
-  AND (old IS DISTINCT FROM p_new OR (change = 'added' AND p_new IS NOT NULL))
+  AND (old IS DISTINCT FROM p_new OR (added AND p_new IS NOT NULL))
 ORDER BY entity, field, rn;

@@ -33,57 +33,57 @@ WITH params AS (
     SELECT coalesce(getvariable('audit_oscillation_window_s'), 60)::DOUBLE AS win,
            coalesce(getvariable('audit_oscillation_min_changes'), 3)::BIGINT AS min_changes
 ),
-islands AS (
-    -- `transitions` may hold only the suspects; a run of consecutive positions (an island)
-    -- is a complete stretch of the field's history, and it holds every change a flip
-    -- compares (transitions.sql keeps them)
-    SELECT *, rn - row_number() OVER (PARTITION BY entity, field ORDER BY rn) AS island
+positions AS (
+    -- `transitions` may hold only the suspects. A run of consecutive positions (an island)
+    -- is a complete stretch of the field's history: the writes that changed nothing, and
+    -- the write after each, are always there (transitions.sql).
+    SELECT *, rn - row_number() OVER (PARTITION BY entity, field ORDER BY rn) AS island,
+           -- the change prev made, told by this row when prev did change the value: who,
+           -- when, and the value the field held before it (unknown before a blind write
+           -- that opens the recorded history)
+           CASE WHEN p_seq IS NOT NULL AND (rn = 2 OR p_new IS DISTINCT FROM pp_new)
+                THEN {'seq': p_seq, 'rn': rn - 1, 'ts': p_ts, 'writer': p_writer,
+                      'before': CASE WHEN rn = 2 THEN p_old ELSE pp_new END,
+                      'before_unknown': rn = 2 AND p_blind} END AS prev_change
     FROM transitions
 ),
-effective_changes AS (
-    SELECT entity, field, island, rn, seq, ts, writer, new,
-           -- the value the field held before this change; unknown before a blind write
-           -- that opens the recorded history
-           CASE WHEN p_seq IS NOT NULL THEN p_new ELSE old END AS before,
-           p_seq IS NULL AND blind AS before_unknown
-    FROM islands
-    WHERE effective
+stepped AS (
+    -- c1: the change before this write, stepping back over the writes in between that
+    -- changed nothing (they are in this island, and the one after c1 tells of it)
+    SELECT *,
+           last_value(prev_change IGNORE NULLS) OVER (
+               PARTITION BY entity, field, island ORDER BY rn
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c1
+    FROM positions
 ),
 changes AS (
-    SELECT *,
-           lag(seq) OVER c AS c1_seq,
-           lag(rn) OVER c AS c1_rn,
-           lag(ts) OVER c AS c1_ts,
-           lag(writer) OVER c AS c1_writer,
-           lag(before) OVER c AS c1_before,
-           lag(before_unknown) OVER c AS c1_before_unknown,
-           lag(seq, 2) OVER c AS c2_seq,
-           lag(rn, 2) OVER c AS c2_rn,
-           lag(ts, 2) OVER c AS c2_ts,
-           lag(writer, 2) OVER c AS c2_writer
-    FROM effective_changes
-    WINDOW c AS (PARTITION BY entity, field, island ORDER BY rn)
+    SELECT entity, field, rn, seq, ts, writer, new, c1 FROM stepped WHERE effective
 ),
-hands AS (
-    SELECT changes.*,
-           writer <> c1_writer AND abs(epoch(ts) - epoch(c1_ts)) <= params.win
+pairs AS (
+    -- c2: the change before c1, which c1 itself tells of. When c1 took the field from
+    -- another writer close enough to be handed back, c1 is a suspect and here.
+    SELECT e.*, before_c1.c1 AS c2,
+           e.writer <> e.c1.writer AND abs(epoch(e.ts) - epoch(e.c1.ts)) <= params.win
                AS changed_hands
-    FROM changes, params
-    WHERE c1_seq IS NOT NULL
+    FROM changes e
+    CROSS JOIN params
+    LEFT JOIN changes before_c1 ON before_c1.seq = e.c1.seq
+    WHERE e.c1 IS NOT NULL
 ),
 flips AS (
-    SELECT hands.*,
-           changed_hands AND NOT c1_before_unknown
-               AND new IS NOT DISTINCT FROM c1_before AS returned,
-           coalesce(changed_hands AND writer = c2_writer
-                    AND abs(epoch(ts) - epoch(c2_ts)) <= params.win, false) AS handed_back
-    FROM hands, params
-    WHERE changed_hands
+    SELECT pairs.*,
+           changed_hands AND NOT c1.before_unknown AND new IS NOT DISTINCT FROM c1.before
+               AS returned,
+           coalesce(changed_hands AND writer = c2.writer
+                    AND abs(epoch(ts) - epoch(c2.ts)) <= params.win, false) AS handed_back
+    FROM pairs, params
 ),
 linked AS (
-    SELECT *,
+    SELECT entity, field, rn, seq, ts, returned, handed_back,
+           c1.seq AS c1_seq, c1.rn AS c1_rn, c1.ts AS c1_ts,
+           c2.seq AS c2_seq, c2.rn AS c2_rn, c2.ts AS c2_ts,
            -- the first change this flip involves
-           CASE WHEN handed_back THEN c2_rn ELSE c1_rn END AS start_rn
+           CASE WHEN handed_back THEN c2.rn ELSE c1.rn END AS start_rn
     FROM flips
     WHERE returned OR handed_back
 ),

@@ -18,17 +18,19 @@
 -- range are the context that prev() needs.
 --
 -- Suspects only (`SET VARIABLE audit_suspects_only = true`, what `audit check` does): keep
--- only the transitions a detector can name as a witness, and the ones oscillation compares
--- them with (see the WHERE clause at the end), instead of materialising the whole history.
--- On a large store that is most of the cost of a check.
+-- only the transitions a detector can name as a witness (see the WHERE clause at the end),
+-- instead of materialising the whole history. On a large store that is most of the cost
+-- of a check.
 --
 -- Only the columns the detectors test are carried through the sort (its cost grows with the
--- width of a row); witnesses' other facts are looked up by `seq` afterwards.
+-- width of a row); witnesses' other facts are looked up by `seq` afterwards. Each window
+-- function has a cost of its own, so prev's columns travel as one struct, unpacked after.
 
 -- The events in scope. version_conflict also reads it: a fork spans fields. Only applied
 -- writes (the store's applied_events view leaves out those a compare-and-swap refused).
 CREATE OR REPLACE TEMP VIEW scoped_events AS
 SELECT seq, entity, field, ts, writer, write_id, change, old, new,
+       change = 'added' AS added,
        -- a blind write: `changed` without `old`, its writer did not read the value
        -- (docs/contract.md §1). Its old is unknown, so no rule compares it.
        change = 'changed' AND old IS NULL AS blind,
@@ -66,26 +68,24 @@ WITH keyed AS (
 ),
 ordered AS (
     SELECT
-        seq, entity, field, ts, writer, write_id, change, old, new, blind,
+        seq, entity, field, ts, writer, write_id, added, old, new, blind,
         version, base_version, source_ts, priority, order_version,
         row_number() OVER w AS rn,             -- position in the field's history, from 1
-        lag(seq) OVER w AS p_seq,              -- prev(e); NULL for the field's first
-        lag(ts) OVER w AS p_ts,
-        lag(writer) OVER w AS p_writer,
-        lag(write_id) OVER w AS p_write_id,
-        lag(old) OVER w AS p_old,
-        lag(new) OVER w AS p_new,
-        lag(blind) OVER w AS p_blind,
-        lag(version) OVER w AS p_version,
-        lag(source_ts) OVER w AS p_source_ts,
-        lag(priority) OVER w AS p_priority,
-        -- for the suspects filter only: the value before prev, and the write after this one
-        lag(new, 2) OVER w AS pp_new,
-        lead(new) OVER w AS n_new,
-        lead(writer) OVER w AS n_writer,
-        lead(ts) OVER w AS n_ts
+        -- prev(e); NULL for the field's first
+        lag({'seq': seq, 'ts': ts, 'writer': writer, 'write_id': write_id, 'old': old,
+             'new': new, 'blind': blind, 'version': version, 'source_ts': source_ts,
+             'priority': priority}) OVER w AS p,
+        -- the value before prev: whether prev changed anything (oscillation)
+        lag(new, 2) OVER w AS pp_new
     FROM keyed
     WINDOW w AS (PARTITION BY entity, field ORDER BY order_version, ts, seq)
+),
+unpacked AS (
+    SELECT * EXCLUDE (p),
+           p.seq AS p_seq, p.ts AS p_ts, p.writer AS p_writer, p.write_id AS p_write_id,
+           p.old AS p_old, p.new AS p_new, p.blind AS p_blind, p.version AS p_version,
+           p.source_ts AS p_source_ts, p.priority AS p_priority
+    FROM ordered
 ),
 params AS (
     -- the widest time window any detector looks back over. Oscillation looks two changes
@@ -94,30 +94,26 @@ params AS (
     SELECT greatest(2 * coalesce(getvariable('audit_oscillation_window_s'), 60),
                     coalesce(getvariable('audit_priority_window_s'), 300))::DOUBLE AS win
 )
-SELECT seq, entity, field, ts, writer, write_id, change, old, new, blind,
+SELECT seq, entity, field, ts, writer, write_id, added, old, new, blind,
        version, base_version, source_ts, priority, order_version,
        rn, p_seq, p_ts, p_writer, p_write_id, p_old, p_new, p_blind, p_version,
-       p_source_ts, p_priority,
+       p_source_ts, p_priority, pp_new,
        -- an effective change: the field did not already hold the value written
        -- (docs/contract.md §3, oscillation)
        p_seq IS NULL OR new IS DISTINCT FROM p_new AS effective
-FROM ordered, params
+FROM unpacked, params
 WHERE NOT coalesce(getvariable('audit_suspects_only'), false)
    OR (p_seq IS NOT NULL AND (
        -- suspect: not a plain continuation of prev. Either the chain does not link up
        -- (an unknown old links with anything),
-       (NOT blind AND (old IS DISTINCT FROM p_new OR (change = 'added' AND p_new IS NOT NULL)))
+       (NOT blind AND (old IS DISTINCT FROM p_new OR (added AND p_new IS NOT NULL)))
        -- or the writer had read an older version, or carries older data,
        OR base_version < p_version
        OR source_ts < p_source_ts
-       -- or the write changed nothing,
-       OR new IS NOT DISTINCT FROM p_new
-       -- or, close in time to prev, the field changed hands.
+       -- or, close in time to prev, the field changed hands,
        OR (abs(epoch(ts) - epoch(p_ts)) <= params.win
-           AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority))))
-   -- Oscillation compares an effective change with the two before it, stepping over the
-   -- writes that changed nothing. Keep what it steps over and what it lands on: the writes
-   -- next to one that changed nothing, and a write the next writer takes over from.
-   OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)
-   OR n_new IS NOT DISTINCT FROM new
-   OR (n_writer <> writer AND abs(epoch(n_ts) - epoch(ts)) <= params.win);
+           AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority))
+       -- or, for oscillation, which steps over writes that changed nothing: the write
+       -- changed nothing, or the one before it did not.
+       OR new IS NOT DISTINCT FROM p_new
+       OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)));
