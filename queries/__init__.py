@@ -11,10 +11,10 @@ The commit order the detectors and views read is built for a scope by ``commit_o
 ``detect`` runs the detectors on one already built.
 """
 
-from queries.commit_order import CommitOrder, commit_order
+from queries.commit_order import CommitOrder, Scope, commit_order
 from queries.finding import Finding, Witness
 from queries.history import owners, replay, timeline
 from queries.runner import DETECTORS, SEVERITY, check, detect
 
-__all__ = ["DETECTORS", "SEVERITY", "CommitOrder", "Finding", "Witness", "check",
+__all__ = ["DETECTORS", "SEVERITY", "CommitOrder", "Finding", "Scope", "Witness", "check",
            "commit_order", "detect", "owners", "replay", "timeline"]

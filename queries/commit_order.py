@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -29,31 +30,27 @@ def sql(name: str) -> str:
     return resources.files("queries").joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a commit order covers. ``entities`` (None: all) and ``since``/``until`` cut the
+    events before the sort (an entity written in the range keeps its whole history, the
+    context prev() needs). ``suspects_only`` keeps only the transitions a detector can name
+    (what `check` needs); otherwise the table holds the whole history in scope (what
+    timeline and replay need)."""
+
+    entities: tuple[str, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    suspects_only: bool = False
+
+
 class CommitOrder:
-    """The `transitions` table of one connection, built for one scope and configuration.
+    """The `transitions` table of one connection, built for one scope and configuration."""
 
-    ``entities`` (None: all) and ``since``/``until`` cut the events before the sort (an
-    entity written in the range keeps its whole history, the context prev() needs).
-    ``suspects_only`` keeps only the transitions a detector can name (what `check` needs);
-    otherwise the table holds the whole history in scope (what timeline and replay need).
-    """
-
-    def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        config: Config,
-        *,
-        entities: tuple[str, ...] | None,
-        since: datetime | None,
-        until: datetime | None,
-        suspects_only: bool,
-    ) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config, scope: Scope) -> None:
         self.con = con
         self.config = config
-        self.entities = entities
-        self.since = since
-        self.until = until
-        self.suspects_only = suspects_only
+        self.scope = scope
         self._build = 0
 
     def execute(self, query: str, params: Any = None) -> duckdb.DuckDBPyConnection:
@@ -91,27 +88,21 @@ def commit_order(
 ) -> CommitOrder:
     """Build the commit order of the events in scope (docs/contract.md §2) and return the
     handle that the detectors and views read it through."""
-    order = CommitOrder(
-        con,
-        config or Config(),
-        entities=None if entities is None else tuple(entities),
-        since=since,
-        until=until,
-        suspects_only=suspects_only,
-    )
+    scope = Scope(None if entities is None else tuple(entities), since, until, suspects_only)
+    order = CommitOrder(con, config or Config(), scope)
     order.build()
     return order
 
 
 def _set_variables(order: CommitOrder) -> None:
     """Hand the settings and scope to the SQL files as DuckDB variables."""
-    con, config = order.con, order.config
+    con, config, scope = order.con, order.config, order.scope
     writers = sorted(config.writer_priorities.items())
-    entities = None if order.entities is None else list(order.entities)
-    con.execute("SET VARIABLE audit_suspects_only = ?::BOOLEAN", [order.suspects_only])
+    entities = None if scope.entities is None else list(scope.entities)
+    con.execute("SET VARIABLE audit_suspects_only = ?::BOOLEAN", [scope.suspects_only])
     con.execute("SET VARIABLE audit_entities = ?::VARCHAR[]", [entities])
-    con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [order.since])
-    con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [order.until])
+    con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [scope.since])
+    con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [scope.until])
     con.execute("SET VARIABLE audit_oscillation_window_s = ?::DOUBLE",
                 [config.oscillation_window_s])
     con.execute("SET VARIABLE audit_oscillation_min_changes = ?::BIGINT",

@@ -121,8 +121,9 @@ def detect(order: CommitOrder, detectors: Sequence[str] | None = None) -> list[F
     for name in names:
         raw.extend((name, row) for row in order.rows(sql(name)))
     looked = _witnesses(order.con, {s for _, row in raw for s in row["seqs"]})
-    low = _micros(order.since) if order.since else float("-inf")
-    high = _micros(order.until) if order.until else float("inf")
+    since, until = order.scope.since, order.scope.until
+    low = _micros(since) if since else float("-inf")
+    high = _micros(until) if until else float("inf")
     rank = {name: i for i, name in enumerate(DETECTORS)}
     keyed = []
     for name, row in raw:
