@@ -52,13 +52,6 @@ def db(tmp_path_factory):
     return path
 
 
-# The detectors and the report's model turn stored values into findings and pictures; until
-# they survive these rows (queries/values.py, frontends/report/model.py), these fail. Strict:
-# the day they pass, the mark must go.
-NEEDS_QUERIES = pytest.mark.xfail(
-    strict=True, reason="queries/ and report/model.py do not survive these rows yet"
-)
-
 COMMANDS = {
     "check": (["check"], 1),
     "check json": (["check", "-f", "json"], 1),
@@ -74,10 +67,7 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=[] if name in ("owners", "stats") else [NEEDS_QUERIES])
-    for name in COMMANDS
-])
+@pytest.mark.parametrize("name", COMMANDS)
 def test_every_reader_survives_odd_rows(db, name, tmp_path):
     argv, status = COMMANDS[name]
     result = run(*[a.format(tmp=tmp_path) for a in argv], "--db", db, columns=120)
@@ -85,7 +75,6 @@ def test_every_reader_survives_odd_rows(db, name, tmp_path):
     assert result.returncode == status, result.stderr
 
 
-@NEEDS_QUERIES
 def test_check_names_the_odd_values(db):
     findings = json.loads(run("check", "--db", db, "-f", "json").stdout)
     text = run("check", "--db", db, columns=200).stdout
@@ -93,7 +82,6 @@ def test_check_names_the_odd_values(db):
     assert re.search(r"NaN|nan", text) and re.search(r"Infinity|inf", text)
 
 
-@NEEDS_QUERIES
 def test_the_report_shows_the_odd_values(db, tmp_path):
     assert run("report", "--db", db, "--html", tmp_path / "r.html").returncode == 0
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
