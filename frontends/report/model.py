@@ -19,13 +19,14 @@ import orjson
 from queries.commit_order import commit_order
 from queries.finding import SEVERITIES, Finding
 from queries.paths import fold
-from queries.values import dump_value
+from queries.values import dump_value, rfc3339
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 CONTEXT_WRITES = 2  # writes shown on each side of a finding's witnesses
 MAX_WRITES = 40  # a swimlane longer than this keeps only the witnesses and their neighbours
 DEFAULT_TOP = 20
 DEFAULT_PER_FIELD = 5
+# ±infinity (no epoch_us) is drawn at Python's first and last moments
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 _MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
@@ -127,8 +128,8 @@ class Report:
     generated_at: datetime
     events: int
     entities: int
-    first_ts: datetime | None
-    last_ts: datetime | None
+    first_ts: datetime | str | None  # text: a moment beyond Python's years 1 to 9999
+    last_ts: datetime | str | None
     findings: list[Finding]
     by_detector: list[tuple[str, Counter]]  # detector -> severity counts
     by_writer_pair: list[tuple[str, int]]
@@ -138,9 +139,18 @@ class Report:
 
 
 def from_us(us: int) -> datetime:
-    """A moment in microseconds since the epoch; beyond Python's years 1 to 9999, the
-    nearest it can hold (a store may hold such timestamps; a picture must still draw)."""
-    return _EPOCH + timedelta(microseconds=min(max(us, _MIN_US), _MAX_US))
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+def _shown_time(value: datetime | str | None) -> datetime | str | None:
+    """A stored moment as the views take it: a datetime where Python holds it, else the
+    text DuckDB gives for it (a store may hold years 0 or 294247, or ±infinity)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            pass
+    return rfc3339(value)
 
 
 def writer_pair(finding: Finding) -> str:
@@ -172,8 +182,8 @@ def build_report(
     for group in shown:
         writes = neighbourhoods.get((group.entity, group.field), [])
         group.swimlanes = [swimlane(story, writes) for story in _stories(group)[:per_field]]
-    events, entities, first_us, last_us = con.execute(
-        "SELECT count(*), count(DISTINCT entity), epoch_us(min(ts)), epoch_us(max(ts)) "
+    events, entities, first, last = con.execute(
+        "SELECT count(*), count(DISTINCT entity), min(ts), max(ts) "
         "FROM events"
     ).fetchall()[0]
     by_detector: dict[str, Counter] = defaultdict(Counter)
@@ -184,8 +194,8 @@ def build_report(
         generated_at=datetime.now(UTC),
         events=events,
         entities=entities,
-        first_ts=from_us(first_us) if first_us is not None else None,
-        last_ts=from_us(last_us) if last_us is not None else None,
+        first_ts=_shown_time(first),
+        last_ts=_shown_time(last),
         findings=findings,
         by_detector=sorted(by_detector.items(), key=lambda kv: (-kv[1].total(), kv[0])),
         by_writer_pair=Counter(writer_pair(f) for f in findings).most_common(),
