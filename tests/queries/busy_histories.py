@@ -8,7 +8,8 @@ writes from the latest state, except the poller:
               it within seconds (done -> processing -> done)
 * instantiation  indexingList.<i>.file and .chunks, in one write
 * polling_sync   echoes the status the workflow just set, a second or two later, from a read
-              made before that write: stale, but leaving the value it found (convergent)
+              made before that write (its data older, by source_ts): stale, but leaving the
+              value it found (convergent)
 * heartbeat   lastSeenAt, a blind write (docs/contract.md §1): it never reads the value
 
 Half the blocks are versioned (each write produces the next version, the base version is
@@ -37,9 +38,11 @@ class _Block:
         self.writes = 0
 
     def write(self, t: float, writer: str, changes: dict[str, Any], *, blind: bool = False,
-              olds: dict[str, Any] | None = None, base: int | None = None) -> None:
+              olds: dict[str, Any] | None = None, base: int | None = None,
+              source: float | None = None) -> None:
         """One write at T0 + t seconds: field -> new value. ``olds`` and ``base`` stand for
-        a stale read (the values and version the writer saw instead of the latest)."""
+        a stale read (the values and version the writer saw instead of the latest), and
+        ``source`` for when the data it carries was produced (default: t)."""
         self.writes += 1
         write_id = f"{self.entity}/w{self.writes}"
         versions = {}
@@ -47,13 +50,17 @@ class _Block:
             versions = {"base_version": self.version if base is None else base,
                         "version": self.version + 1}
             self.version += 1
-        ts = (T0 + timedelta(seconds=t)).isoformat().replace("+00:00", "Z")
+        ts, source_ts = (
+            (T0 + timedelta(seconds=moment)).isoformat().replace("+00:00", "Z")
+            for moment in (t, t if source is None else source)
+        )
         for field, new in changes.items():
             old = (olds or {}).get(field, self.values.get(field, ABSENT))
             event: dict[str, Any] = {
                 "event": "field.transition", "event_id": f"{write_id}/{field}", "ts": ts,
                 "entity": self.entity, "entity_type": "block", "field": field,
-                "writer": writer, "write_id": write_id, "new": new, **versions,
+                "writer": writer, "write_id": write_id, "new": new, "source_ts": source_ts,
+                **versions,
             }
             if old is ABSENT:
                 event["change"] = "added"
@@ -100,12 +107,13 @@ def _run(block: _Block, rng: random.Random, t: float, item: int, *, echo: bool) 
     status, chunks = f"indexingList.{item}.status", f"indexingList.{item}.chunks"
     t += rng.uniform(0.5, 5)
     block.write(t, "workflow", {status: "processing"})
-    read = (block.values[status], block.version)  # the poller's read, before done
+    read = (block.values[status], block.version, t)  # the poller's read, before done
     t += rng.uniform(1, 8)
     block.write(t, "workflow", {status: "done"})
     t += rng.uniform(0.1, 1)
     block.write(t, "instantiation", {chunks: block.values[chunks] + rng.randint(1, 9)})
     if echo:
         t += rng.uniform(0.2, 2)
-        block.write(t, "polling_sync", {status: "done"}, olds={status: read[0]}, base=read[1])
+        block.write(t, "polling_sync", {status: "done"}, olds={status: read[0]}, base=read[1],
+                    source=read[2])
     return t
