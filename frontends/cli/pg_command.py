@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         versions = (f"versions from {done.version_column}" if done.version_column
                     else "no versions")
         print(f"capturing {done.table} as {done.entity_prefix}:<{','.join(done.key_columns)}> "
-              f"(entity type {done.entity_type}, {versions}) into conflict_audit.transitions")
+              f"(entity type {done.entity_type}, {versions}) into conflict_audit.row_changes")
 
     @pg.command()
     def uninstall(dsn: DsnOption, table: TableOption) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from pg_events import pulled
 from psycopg.conninfo import conninfo_to_dict
 
 import audit
@@ -28,10 +29,8 @@ def blocks(pg_dsn) -> str:
 
 
 def last_write(dsn: str) -> tuple:
-    with psycopg.connect(dsn) as conn:
-        return conn.execute(
-            "SELECT writer, actor, base_version, version, source_ts FROM "
-            "conflict_audit.transitions ORDER BY id DESC LIMIT 1").fetchone()
+    last = pulled(dsn)[-1]
+    return tuple(last[k] for k in ("writer", "actor", "base_version", "version", "source_ts"))
 
 
 def bump(execute, status: str) -> None:
@@ -43,7 +42,8 @@ def test_a_psycopg_transaction_carries_the_writer_scope(blocks):
             audit_pg.transaction(conn, base_version=7,
                                  source_ts=datetime(2026, 3, 1, 12, tzinfo=UTC)):
         bump(conn.execute, "running")
-    assert last_write(blocks) == ("workflow", "engine-1", 7, 2, "2026-03-01T12:00:00+00:00")
+    assert last_write(blocks) == ("workflow", "engine-1", 7, 2,
+                                  datetime(2026, 3, 1, 12, tzinfo=UTC))
 
 
 def test_a_second_call_in_one_transaction_leaves_nothing_of_the_first(blocks):
