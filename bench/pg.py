@@ -10,14 +10,17 @@ machine the rates swing with the load, the CPU time much less. Three ways to wri
   client     one autocommit UPDATE per round trip from Python (psycopg, prepared): what an
              application sees
   versioned  the same, also moving a version column (installed with --version-column)
-  server     a loop of UPDATEs inside one transaction on the server: no client, so the
-             trigger's own cost stands alone (the hardest ratio)
+  server     a loop on the server committing each UPDATE: no client, so the trigger's own
+             cost stands alone (the hardest ratio)
+
+Last, `audit pg pull` of what the captured rounds stored (into an in-memory store): the
+diff runs there now, so its rate is the other half of the cost.
 
 The server is started here (initdb/pg_ctl, as the tests do, fsync off: commits are cheap, so
 the trigger's share is larger than on a durable server), or given with --dsn (a database
 the bench may create tables in). Prints figures and ratios; no assertions.
 
-    python bench/pg.py [--updates 3000] [--rounds 3] [--dsn DSN]
+    python bench/pg.py [--updates 5000] [--rounds 5] [--dsn DSN]
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import psycopg  # noqa: E402
 from pg_server import bindir, temporary_server  # noqa: E402
 
-from collectors.pg import install, uninstall  # noqa: E402
+from collectors.pg import install, pull, uninstall  # noqa: E402
+from collectors.store import open_store  # noqa: E402
 
 ROWS, KEYS = 100, 20
 
@@ -90,19 +94,20 @@ def client_round(dsn: str, updates: int, versioned: bool) -> tuple[float, float 
 
 
 def server_round(dsn: str, updates: int, _versioned: bool) -> tuple[float, float | None]:
-    """One server-side loop (one transaction)."""
+    """One server-side loop, a transaction per UPDATE (DO may COMMIT outside a transaction)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         return _timed(conn, updates, lambda: conn.execute(
             f"DO $$ BEGIN FOR i IN 1..{updates} LOOP UPDATE bench_docs SET doc = "
-            f"jsonb_set(doc, '{{k07}}', to_jsonb(i)) WHERE id = i % {ROWS}; END LOOP; END $$"))
+            f"jsonb_set(doc, '{{k07}}', to_jsonb(i)) WHERE id = i % {ROWS}; COMMIT; "
+            "END LOOP; END $$"))
 
 
 def tidy(dsn: str) -> None:
     """The same starting point for every round: no dead rows, an empty capture table."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM bench_docs")
-        if conn.execute("SELECT to_regclass('conflict_audit.transitions')").fetchone()[0]:
-            conn.execute("TRUNCATE conflict_audit.transitions")
+        if conn.execute("SELECT to_regclass('conflict_audit.row_changes')").fetchone()[0]:
+            conn.execute("TRUNCATE conflict_audit.row_changes")
 
 
 def measure(dsn: str, name: str, run, updates: int, rounds: int, versioned: bool) -> float:
@@ -117,12 +122,12 @@ def measure(dsn: str, name: str, run, updates: int, rounds: int, versioned: bool
         captured.append(run(dsn, updates, versioned))
         ratios.append(captured[-1][0] / bare[-1][0])
     with psycopg.connect(dsn) as conn:
-        (events,) = conn.execute("SELECT count(*) FROM conflict_audit.transitions").fetchone()
+        (changes,) = conn.execute("SELECT count(*) FROM conflict_audit.row_changes").fetchone()
     ratio = statistics.median(ratios)
     print(f"{name:<10} bare {statistics.median(r for r, _ in bare):>8,.0f} updates/s   "
           f"captured {statistics.median(r for r, _ in captured):>8,.0f} updates/s   "
           f"ratio {ratio:.0%} (rounds: {', '.join(f'{r:.0%}' for r in ratios)}; "
-          f"{events:,} events in the last round)")
+          f"{changes:,} row changes in the last round)")
     if bare[0][1] is not None:
         cpu_bare = statistics.median(c for _, c in bare)
         cpu_captured = statistics.median(c for _, c in captured)
@@ -131,10 +136,23 @@ def measure(dsn: str, name: str, run, updates: int, rounds: int, versioned: bool
     return ratio
 
 
+def pull_rate(dsn: str) -> None:
+    """`audit pg pull` of the last round's row changes: the diff's side of the cost."""
+    con = open_store(":memory:")
+    started = time.perf_counter()
+    summary = pull(dsn, con)
+    elapsed = time.perf_counter() - started
+    con.close()
+    with psycopg.connect(dsn) as conn:
+        (changes,) = conn.execute("SELECT count(*) FROM conflict_audit.row_changes").fetchone()
+    print(f"pull       {changes:,} row changes -> {summary.ingested:,} events in {elapsed:.2f} s "
+          f"({changes / elapsed:,.0f} row changes/s, store and all)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--updates", type=int, default=3000, help="UPDATEs per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--updates", type=int, default=5000, help="UPDATEs per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dsn", help="an existing database instead of a temporary server")
     args = parser.parse_args()
     if args.dsn is None and bindir() is None:
@@ -153,6 +171,7 @@ def main() -> None:
         ]
         print(f"goal: captured >= 50 % of bare for single-field updates: client {ratios[0]:.0%}"
               f" ({'met' if ratios[0] >= 0.5 else 'NOT met'})")
+        pull_rate(dsn)
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("DROP TABLE bench_docs")
 

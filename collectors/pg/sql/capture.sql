@@ -42,8 +42,8 @@ BEGIN
     VALUES (TG_ARGV[0]::integer, TG_OP, before_row, after_row,
             coalesce(nullif(current_setting('audit.writer', true), ''),
                      nullif(current_setting('application_name'), ''),
-                     CASE current_setting('role') WHEN 'none' THEN session_user::text
-                          ELSE current_setting('role') END),
+                     nullif(current_setting('role'), 'none'),  -- 'none': no SET ROLE
+                     session_user),
             nullif(current_setting('audit.actor', true), ''),
             nullif(current_setting('audit.source_ts', true), ''),
             nullif(current_setting('audit.base_version', true), ''));
