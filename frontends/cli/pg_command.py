@@ -58,7 +58,8 @@ def _list_keys(values: list[str]) -> dict[str, str | None]:
 def register(app: typer.Typer) -> None:
     pg = typer.Typer(
         name="pg",
-        help="Capture at PostgreSQL: a trigger records every row change as transitions.",
+        help="Capture at PostgreSQL: a trigger records every row change, the pull makes "
+        "transitions of them.",
         no_args_is_help=True,
     )
     app.add_typer(pg, name="pg")
@@ -90,7 +91,7 @@ def register(app: typer.Typer) -> None:
                          "(repeatable; before the default *:id; empty KEY: by position)."),
         ] = None,
     ) -> None:
-        """Install the capture trigger on a table (again: replaces its settings)."""
+        """Install the capture trigger on a table (again: its settings apply from then on)."""
         with _postgres():
             from collectors.pg import install as run_install
 
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Seconds to wait for another process holding the store.")
         ] = 60.0,
     ) -> None:
-        """Copy the captured transitions into the store, each exactly once."""
+        """Turn the captured row changes into transitions in the store, each exactly once."""
         from collectors.store import open_store, resolve_db
 
         with _postgres():
