@@ -98,12 +98,13 @@ def transitions(change: RowChange, setup: Installation, source: str) -> list[dic
     if invalid:
         attrs["invalid_settings"] = invalid
 
-    if before_key is not None and after_key is not None and before_key != after_key:
+    new_key = before_key is not None and after_key is not None and before_key != after_key
+    if new_key:
         parts = [(before_key, before_doc, {}), (after_key, {}, after_doc)]
     else:
         parts = [(before_key if after_key is None else after_key, before_doc, after_doc)]
     found = [(key, diff(a, b, rules=setup.rules)) for key, a, b in parts]
-    if not any(changes for _, changes in found) and _is_rewrite(change, setup, parts):
+    if not any(changes for _, changes in found) and not new_key and _is_rewrite(change, setup):
         found = [(after_key, _rewrite(after_doc, setup.rules))]
         attrs["rewrite"] = True
     attrs["pg"] = {"op": change.op, "xid": change.xid, "capture_id": change.id}
@@ -177,9 +178,9 @@ def _versions(change: RowChange, column: str, event: dict[str, Any],
         event["base_version"] = base
 
 
-def _is_rewrite(change: RowChange, setup: Installation, parts: list) -> bool:
-    """An update of one entity whose version does not move forward."""
-    if change.op != "UPDATE" or setup.version_column is None or len(parts) != 1:
+def _is_rewrite(change: RowChange, setup: Installation) -> bool:
+    """An update whose version does not move forward."""
+    if change.op != "UPDATE" or setup.version_column is None:
         return False
     old = _old_version(change, setup.version_column)
     new = _integer((change.new or {}).get(setup.version_column))
