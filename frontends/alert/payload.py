@@ -2,13 +2,14 @@
 
 Each finding becomes one event: its level is the finding's severity, its fingerprint
 ``[detector, entity, field]`` (repeats of one problem group into one Sentry issue), its tags
-say which detector and writers, and a ``conflict`` context carries the witnesses. The event
-id derives from the finding's fingerprint, so a resend is a duplicate Sentry discards.
+say which detector and writers, and a ``conflict`` context carries what the detector measured
+(the finding's ``facts``) and the witnesses. The event id derives from the finding's
+fingerprint, so a resend is a duplicate Sentry discards.
 
 Every payload is plain JSON: values Sentry's JSON cannot carry (NaN, infinities, timestamps
 outside what the store's readers turn into datetimes) become text, and a witness's value
-is cut at ``VALUE_MAX`` characters, so that a large document cannot make Sentry refuse the
-event (and the finding stay unsent forever).
+(or a fact) is cut at ``VALUE_MAX`` characters, so that a large document cannot make Sentry
+refuse the event (and the finding stay unsent forever).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 # Event ids are uuid5(fingerprint) in this namespace: the same finding always has the same id.
 _EVENT_NS = uuid.UUID("8f1c2b9e-4a43-4c6e-9a51-2f6f3e0c7d15")
 TAG_MAX = 200  # Sentry truncates longer tag values; we cut them ourselves, visibly
-VALUE_MAX = 2000  # characters of one witness value in the conflict context
+VALUE_MAX = 2000  # characters of one witness value or fact in the conflict context
 SUMMARY_LISTED = 100  # findings named in a summary event's context
 LOGGER = "conflict-audit"
 _HEX = re.compile(r"[0-9a-f]+")
@@ -109,6 +110,8 @@ def event_for(finding: Finding) -> dict[str, Any]:
             "first_ts": plain_json(finding.first_ts),
             "last_ts": plain_json(finding.last_ts),
             "finding_fingerprint": finding.fingerprint,
+            "severity": finding.severity,
+            "facts": plain_json(finding.facts, VALUE_MAX),
             "witnesses": [_witness(w) for w in finding.witnesses],
         }
     }
@@ -130,6 +133,7 @@ def event_for(finding: Finding) -> dict[str, Any]:
 def summary_event(findings: Sequence[Finding], max_events: int) -> dict[str, Any]:
     """One event standing for the findings over ``--max``."""
     by_detector = Counter(f.detector for f in findings)
+    by_severity = Counter(f.severity for f in findings)
     counts = ", ".join(f"{name} ×{n}" for name, n in by_detector.most_common())
     worst = max((f.severity for f in findings), key=lambda s: RANK.get(s, 0))
     key = "\x1f".join(sorted(f.fingerprint for f in findings))
@@ -146,6 +150,7 @@ def summary_event(findings: Sequence[Finding], max_events: int) -> dict[str, Any
         "contexts": {
             "summary": {
                 "count": len(findings),
+                "by_severity": dict(by_severity),
                 "by_detector": dict(by_detector),
                 "findings": [
                     {

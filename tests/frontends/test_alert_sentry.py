@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from datetime import UTC, datetime
 
 import pytest
 import sentry_sdk
 from sentry_receiver import SentryReceiver, refusing_dsn
 
 from audit.errors import AuditError
+from collectors.ingest import ingest
 from frontends.alert import BATCH, SentryChannel, check_in, event_id_for, send_findings
 from frontends.alert.payload import VALUE_MAX
 from queries.finding import Finding
+from queries.runner import check
 
 
 def finding(n: int = 1, *, detector: str = "lost_update", severity: str = "error",
@@ -199,6 +203,7 @@ def test_max_sends_the_rest_as_one_summary(rx, con):
     summary = next(e for e in events if e["fingerprint"] == ["conflict-audit", "summary"])
     assert "4 more conflict findings" in summary["message"]
     assert summary["contexts"]["summary"]["count"] == 4
+    assert summary["contexts"]["summary"]["by_severity"] == {"error": 3, "warning": 1}
     assert summary["level"] == "error"
     # The summarised findings were reported (in the summary): not sent again.
     assert len(sent_rows(con)) == 6
@@ -324,3 +329,36 @@ def test_values_json_cannot_carry_and_huge_values_still_reach_sentry(rx, con):
     cut = witnesses[1]["new"]["content"]
     assert cut.startswith("x" * VALUE_MAX) and cut.endswith("… (48,000 more characters)")
     assert len(sent_rows(con)) == 1
+
+
+def test_the_conflict_context_carries_what_the_detector_measured(rx, con, tmp_path):
+    """A real finding: two writers read version 1 and both wrote "done" (a lost update whose
+    writes converge, so a warning); its facts reach Sentry as the detector kept them."""
+    log = tmp_path / "race.jsonl"
+    log.write_text("".join(json.dumps({
+        "event_id": event_id, "ts": f"2024-05-01T10:00:0{n}Z", "entity": "block-A",
+        "field": "status", "old": "pending", "new": "done", "writer": writer,
+        "base_version": 1, "version": n + 1}) + "\n"
+        for n, (event_id, writer) in enumerate([("s1", "workflow"), ("s2", "polling_sync")], 1)))
+    ingest(con, [str(log)])
+    (lost,) = check(con, detectors=["lost_update"])
+    assert send_findings([lost], dsn=rx.dsn).ok
+    (event,) = rx.events()
+    assert event["level"] == "warning"
+    ctx = event["contexts"]["conflict"]
+    assert ctx["severity"] == "warning"
+    assert ctx["facts"] == {"rule": "version", "read_version": 1, "overwritten_version": 2,
+                            "convergent": True}
+    assert [w["blind"] for w in ctx["witnesses"]] == [False, False]
+
+
+def test_facts_json_cannot_carry_reach_sentry_as_text_and_bounded(rx):
+    """A finding made elsewhere may carry any facts: Sentry still gets plain JSON."""
+    f = finding()
+    f.facts = {"span_s": float("inf"), "note": "y" * 5000, "at": datetime(2024, 5, 1, tzinfo=UTC),
+               "seen": (1, float("nan")), "rule": "version"}
+    assert send_findings([f], dsn=rx.dsn).ok
+    facts = rx.events()[0]["contexts"]["conflict"]["facts"]
+    assert facts["span_s"] == "inf" and facts["seen"] == [1, "nan"] and facts["rule"] == "version"
+    assert facts["at"] == "2024-05-01 00:00:00+00:00"
+    assert facts["note"] == "y" * VALUE_MAX + "… (3,000 more characters)"
