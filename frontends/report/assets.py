@@ -36,15 +36,17 @@ h3 { font-size: 15px; margin: 0; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 12.5px; }
 .tiles { display: flex; flex-wrap: wrap; gap: 10px; }
-button.detector { all: unset; cursor: pointer; background: var(--paper);
+.tiles.severities { margin-bottom: 10px; }
+button.detector, button.severity { all: unset; cursor: pointer; background: var(--paper);
   border: 1px solid var(--line);
   border-radius: 8px; padding: 10px 14px; min-width: 150px; }
-button.detector:hover { border-color: var(--muted); }
-button.detector[aria-pressed="true"] { border-color: var(--ink);
-  box-shadow: 0 0 0 2px var(--ink) inset; }
-button.detector .n { display: block; font-size: 24px; font-weight: 650; }
-button.detector .name { font-family: ui-monospace, Menlo, Consolas, monospace;
-  font-size: 12.5px; }
+button.severity { min-width: 110px; border-top: 3px solid var(--sev); }
+button.detector:hover, button.severity:hover { border-color: var(--muted); }
+button.detector[aria-pressed="true"], button.severity[aria-pressed="true"] {
+  border-color: var(--ink); box-shadow: 0 0 0 2px var(--ink) inset; }
+button.detector .n, button.severity .n { display: block; font-size: 24px; font-weight: 650; }
+button.detector .name, button.severity .name {
+  font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; }
 .sevs { display: block; font-size: 12px; color: var(--muted); }
 .sevs > span + span { margin-left: 8px; }
 .sev-dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%;
@@ -87,6 +89,14 @@ article.story:first-of-type { border-top: 0; }
 .explanation .tag { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px;
   font-weight: 600; color: var(--sev); }
 .explanation p.message { margin: 2px 0 0; }
+.fact-tag { font-weight: 500; font-family: system-ui, sans-serif; font-size: 11.5px;
+  border-radius: 9px; padding: 0 7px; background: #eef1f5; color: var(--muted); }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0 10px;
+  margin: 4px 0 0; font-size: 12.5px; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; font-variant-numeric: tabular-nums; }
+.facts-line { font-size: 12px; }
+.not-read { font-style: italic; color: var(--muted); }
 ol.witnesses { margin: 0; padding-left: 0; list-style: none; font-size: 12.5px; }
 ol.witnesses li { padding: 2px 4px; border-radius: 4px; }
 ol.witnesses li.lit, ol.witnesses li:hover { background: #fff3c4; }
@@ -147,18 +157,21 @@ SCRIPT = """
   var filterable = function () {
     return document.querySelectorAll('div.explanation, tr.finding-row');
   };
-  // Click a detector tile to show only its findings; click again to show all.
+  // Click a severity or detector tile to show only its findings; click again to show all.
+  // A tile filters by the attribute it carries itself: data-severity or data-detector.
+  var keyOf = function (button) {
+    return button.hasAttribute('data-severity') ? 'data-severity' : 'data-detector';
+  };
   var active = null;
-  var buttons = document.querySelectorAll('button.detector');
+  var buttons = document.querySelectorAll('button.severity, button.detector');
   buttons.forEach(function (button) {
     button.addEventListener('click', function () {
-      var name = button.getAttribute('data-detector');
-      active = active === name ? null : name;
-      buttons.forEach(function (b) {
-        b.setAttribute('aria-pressed', String(b.getAttribute('data-detector') === active));
-      });
+      active = active === button ? null : button;
+      buttons.forEach(function (b) { b.setAttribute('aria-pressed', String(b === active)); });
+      var key = active === null ? null : keyOf(active);
+      var value = active === null ? null : active.getAttribute(key);
       filterable().forEach(function (el) {
-        var hide = active !== null && el.getAttribute('data-detector') !== active;
+        var hide = active !== null && el.getAttribute(key) !== value;
         el.classList.toggle('hidden-by-filter', hide);
       });
       // A story, a field or a list with nothing left to show goes too.
@@ -205,7 +218,8 @@ SCRIPT = """
         sizes.push({width: box.width, height: box.height,
                     marks: svg.querySelectorAll('g.write').length});
       });
-      // Exercise the controls too: each detector filter, then hovering a witness.
+      // Exercise the controls too: each severity and detector filter, then hovering a
+      // witness.
       // (By class, not by layout: measuring rows inside closed <details> forces a layout
       // per row, minutes on a large report.)
       var shown = function () {
@@ -216,9 +230,11 @@ SCRIPT = """
         return n;
       };
       var filters = [];
-      document.querySelectorAll('button.detector').forEach(function (button) {
+      buttons.forEach(function (button) {
         button.click();
-        filters.push({detector: button.getAttribute('data-detector'), shown: shown()});
+        var key = keyOf(button);
+        filters.push({by: key.replace('data-', ''), value: button.getAttribute(key),
+                      shown: shown()});
         button.click();
       });
       var lit = null;

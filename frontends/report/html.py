@@ -1,9 +1,9 @@
 """The report as one self-contained HTML page: no CDN, no network, inline CSS/JS/SVG only.
 
-Summary first (findings per detector, per writer pair, the contested fields), then each
-entity/field group with a swimlane per finding and its explanation beside it, then every
-other finding listed. Every value from the store is escaped; a Content-Security-Policy
-forbids the page any network access at all.
+Summary first (findings per severity and per detector, per writer pair, the contested
+fields), then each entity/field group with a swimlane per finding and beside it its
+explanation and what its detector measured, then every other finding listed. Every value
+from the store is escaped; a Content-Security-Policy forbids the page any network access.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 
 from frontends.report import svg
 from frontends.report.assets import CSS, ERROR_TRAP, SCRIPT
+from frontends.report.facts import describe
 from frontends.report.model import FieldFindings, Report, Swimlane
+from frontends.report.values import NOT_READ, ellipsis, full, label
 from frontends.report.values import attr as _a
-from frontends.report.values import ellipsis, full, label
 from queries.finding import Finding
 
 SUMMARY_ROWS = 8  # rows of a summary table in view; the rest fold away
@@ -62,8 +63,17 @@ def _colours(report: Report) -> dict[str, int]:
     return writers
 
 
+_FILTER_TITLE = "show only these findings (click again for all)"
+
+
 def _summary(report: Report) -> str:
     total = len(report.findings)
+    severities = [
+        f"<button class=\"severity sev-{_t(sev)}\" type=\"button\" data-severity={_a(sev)} "
+        f"aria-pressed=\"false\" title=\"{_FILTER_TITLE}\"><span class=\"n\">{n}</span>"
+        f"<span class=\"name\"><span class=\"sev-dot\"></span>{_t(sev)}</span></button>"
+        for sev, n in report.by_severity
+    ]
     tiles = []
     for name, sevs in report.by_detector:
         parts = " ".join(
@@ -72,7 +82,7 @@ def _summary(report: Report) -> str:
         )
         tiles.append(
             f"<button class=\"detector\" type=\"button\" data-detector={_a(name)} "
-            f"aria-pressed=\"false\" title=\"show only these findings (click again for all)\">"
+            f"aria-pressed=\"false\" title=\"{_FILTER_TITLE}\">"
             f"<span class=\"n\">{sevs.total()}</span><span class=\"name\">{_t(name)}</span>"
             f"<span class=\"sevs\">{parts}</span></button>"
         )
@@ -90,6 +100,7 @@ def _summary(report: Report) -> str:
     ]
     return (
         f"<section id=\"summary\"><h2>{total} finding{'s' if total != 1 else ''}</h2>"
+        f"<div class=\"tiles severities\">{''.join(severities)}</div>"
         f"<div class=\"tiles\">{''.join(tiles)}</div>"
         "<div class=\"columns\">"
         "<div><h2>Who overwrote whom</h2>"
@@ -141,25 +152,47 @@ def _witness_list(lane: Swimlane) -> str:
         version = f" v{w.version}" if w.version is not None else ""
         seen = f", had read v{w.base_version}" if w.base_version is not None else ""
         trace = f" <span class=\"muted mono\">trace {_t(w.trace_id)}</span>" if w.trace_id else ""
+        # A blind write's old value is unknown: say so, rather than show nothing.
+        unread = f"<span class=\"not-read\">{NOT_READ}</span> → " if w.blind else ""
         items.append(
             f"<li data-event-id={_a(event_id)}><span class=\"w\">W{n}</span>"
             f"<b>{_t(w.writer)}</b>{_t(' (' + w.actor + ')' if w.actor else '')}"
             f"{_t(version)}{_t(seen)} at <span class=\"mono\">{_t(svg.iso(w.ts_us))}</span>: "
-            f"<code title={_a(full(w.new))} class={_a('struck' if struck else 'val')}>"
+            f"{unread}<code title={_a(full(w.new))} class={_a('struck' if struck else 'val')}>"
             f"{_t(label(w.new, 40))}</code>{trace} "
             f"<span class=\"muted mono\">{_t(event_id)}</span></li>"
         )
     return f"<ol class=\"witnesses\">{''.join(items)}</ol>"
 
 
-def _finding_card(lane: Swimlane, colours: dict[str, int]) -> str:
-    """One story: its swimlane, and beside it each finding's explanation, then the witnesses."""
-    explanations = "".join(
-        f"<div class=\"explanation sev-{_t(f.severity)}\" data-detector={_a(f.detector)} "
-        f"data-fingerprint={_a(f.fingerprint)}><div class=\"tag\">{_t(f.detector)} · "
-        f"{_t(f.severity)}</div><p class=\"message\">{_t(f.message)}</p></div>"
-        for f in lane.findings
+def _filter_attrs(f: Finding) -> str:
+    """What the summary's tiles filter by, and the finding's id."""
+    return (f"data-detector={_a(f.detector)} data-severity={_a(f.severity)} "
+            f"data-fingerprint={_a(f.fingerprint)}")
+
+
+def _explanation(f: Finding) -> str:
+    """The finding's message, then what its detector measured as a definition list
+    (frontends/report/facts.py); a tag such as "same value" beside the detector's name."""
+    facts = describe(f)
+    tags = "".join(f" <span class=\"fact-tag\">{_t(tag)}</span>" for tag in facts.tags)
+    rows = "".join(
+        f"<dt>{_t(fact.term)}</dt><dd>{_t(fact.value)}"
+        + (f" <span class=\"muted\">({_t(fact.note)})</span>" if fact.note else "") + "</dd>"
+        for fact in facts.items
     )
+    return (
+        f"<div class=\"explanation sev-{_t(f.severity)}\" {_filter_attrs(f)}>"
+        f"<div class=\"tag\">{_t(f.detector)} · {_t(f.severity)}{tags}</div>"
+        f"<p class=\"message\">{_t(f.message)}</p>"
+        + (f"<dl class=\"facts\">{rows}</dl>" if rows else "") + "</div>"
+    )
+
+
+def _finding_card(lane: Swimlane, colours: dict[str, int]) -> str:
+    """One story: its swimlane, and beside it each finding's explanation and facts, then the
+    witnesses."""
+    explanations = "".join(_explanation(f) for f in lane.findings)
     return (
         f"<article class=\"story sev-{_t(lane.finding.severity)}\">"
         f"<div class=\"timeline\">{svg.render(lane, colours)}</div>"
@@ -184,11 +217,12 @@ class _Budget:
 def _finding_rows(findings: list[Finding], budget: _Budget, entity: str) -> str:
     listed = budget.take(findings)
     rows = [
-        f"<tr class=\"finding-row sev-{_t(f.severity)}\" data-detector={_a(f.detector)} "
-        f"data-fingerprint={_a(f.fingerprint)}>"
-        f"<td><span class=\"sev-dot\"></span><code>{_t(f.detector)}</code></td>"
+        f"<tr class=\"finding-row sev-{_t(f.severity)}\" {_filter_attrs(f)}>"
+        f"<td><span class=\"sev-dot\"></span><code>{_t(f.detector)}</code>"
+        f"<div class=\"muted\">{_t(f.severity)}</div></td>"
         f"<td class=\"mono\">{_t(f.first_ts)}</td><td>{_t(', '.join(f.writers))}</td>"
-        f"<td>{_t(f.message)}</td></tr>"
+        f"<td>{_t(f.message)}<div class=\"facts-line muted\">{_t(describe(f).line())}</div>"
+        "</td></tr>"
         for f in listed
     ]
     unlisted = len(findings) - len(listed)

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from frontends.severity import by_severity
 from queries.commit_order import commit_order
 from queries.finding import SEVERITIES, Finding
 from queries.paths import fold
@@ -48,6 +49,12 @@ class Write:
     source_ts_us: int | None = None
     trace_id: str | None = None
     write_id: str | None = None
+
+    @property
+    def blind(self) -> bool:
+        """A ``changed`` write without an old value: its writer did not read the value
+        (docs/contract.md §1), so its old value is unknown rather than absent."""
+        return self.change == "changed" and self.old is None
 
 
 @dataclass
@@ -131,6 +138,7 @@ class Report:
     first_ts: datetime | str | None  # text: a moment beyond Python's years 1 to 9999
     last_ts: datetime | str | None
     findings: list[Finding]
+    by_severity: list[tuple[str, int]]  # each finding's own severity, worst first
     by_detector: list[tuple[str, Counter]]  # detector -> severity counts
     by_writer_pair: list[tuple[str, int]]
     contested: list[ContestedField]
@@ -197,6 +205,7 @@ def build_report(
         first_ts=_shown_time(first),
         last_ts=_shown_time(last),
         findings=findings,
+        by_severity=by_severity(findings),
         by_detector=sorted(by_detector.items(), key=lambda kv: (-kv[1].total(), kv[0])),
         by_writer_pair=Counter(writer_pair(f) for f in findings).most_common(),
         contested=_contested(findings),

@@ -15,8 +15,8 @@ import math
 from html import escape
 
 from frontends.report.model import Swimlane, Write, from_us
+from frontends.report.values import NOT_READ, ellipsis, full, label
 from frontends.report.values import attr as _a
-from frontends.report.values import ellipsis, full, label
 
 LEFT = 132  # lane names
 RIGHT = 84  # room for the last label
@@ -86,7 +86,8 @@ def tooltip(write: Write, lane: Swimlane) -> str:
         lines.append(f"data produced at its source at {iso(write.source_ts_us)}")
     if write.trace_id:
         lines.append(f"trace {write.trace_id}")
-    lines.append(f"{write.change}: {full(write.old)}  →  {full(write.new)}")
+    old = NOT_READ if write.blind else full(write.old)
+    lines.append(f"{write.change}: {old}  →  {full(write.new)}")
     if write.event_id in lane.overwritten:
         lines.append("this value was overwritten by a later witness")
     return "\n".join(lines)

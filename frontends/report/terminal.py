@@ -1,5 +1,6 @@
-"""The report in a terminal: the HTML page's summary as rich tables, and per finding a compact
-text timeline (one row per write, witnesses marked, the overwritten value struck through).
+"""The report in a terminal: the HTML page's summary as rich tables, and per finding its
+explanation, what its detector measured on one line, and a compact text timeline (one row
+per write, witnesses marked, the overwritten value struck through).
 
 Readable at 80 columns. User data is only ever passed to rich as ``Text``, never as markup,
 so a value like ``[bold]`` prints as itself, and always through ``printable``, so a control
@@ -18,9 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from frontends.printable import printable
+from frontends.report.facts import describe
 from frontends.report.model import FieldFindings, Report, Swimlane
 from frontends.report.svg import clock, duration
 from frontends.report.values import label
+from frontends.severity import tally
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 MAX_REST_FIELDS = 30  # beyond this the terminal says how many more, the HTML lists them all
@@ -112,14 +115,17 @@ def timeline_table(lane: Swimlane, width: int = 80) -> Table:
 
 
 def _finding(lane: Swimlane, width: int) -> Group:
-    """Each finding of the story (detector, severity, explanation), then its timeline."""
+    """Each finding of the story (detector, severity, explanation, facts), then its timeline."""
     parts = []
     for f in lane.findings:
         head = Text()
         head.append(f.detector, style="bold")
         head.append(" · ")
         head.append(f.severity, style=SEVERITY_STYLE.get(f.severity, ""))
+        facts = describe(f).line()
         parts += [head, Padding(_text(f.message), (0, 0, 0, 2))]
+        if facts:
+            parts.append(Padding(_text(facts, style="dim"), (0, 0, 0, 2)))
     return Group(*parts, Padding(timeline_table(lane, width - 2), (0, 0, 1, 2)))
 
 
@@ -147,7 +153,8 @@ def render_terminal(report: Report, console: Console | None = None) -> None:
         console.print(Text("No findings: no detector fired.", style="green"))
         return
     total = len(report.findings)
-    console.print(Text(f"{total} finding{'s' if total != 1 else ''}", style="bold"))
+    console.print(_text(f"{total} finding{'s' if total != 1 else ''}: "
+                        f"{tally(report.by_severity)}", style="bold"))
     console.print()
     for table in _summary(report):
         console.print(table)

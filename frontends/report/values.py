@@ -12,6 +12,7 @@ from html import escape
 import orjson
 
 ABSENT = "∅"  # the field had no value (added / removed)
+NOT_READ = "(not read)"  # a blind write's old value: its writer did not read it
 TOOLTIP_LIMIT = 4000  # a tooltip is for reading, not for dumping megabytes into the page
 
 

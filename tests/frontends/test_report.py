@@ -20,6 +20,7 @@ from collectors.store import open_store
 from frontends.report import build_report, render_html, render_terminal, report, write_html
 from frontends.report import html as html_view
 from frontends.report import svg as html_svg
+from frontends.report.facts import describe
 from frontends.report.model import Write, swimlane
 from frontends.report.svg import duration
 from frontends.report.values import label
@@ -39,7 +40,9 @@ def _ev(event_id: str, ts: str, entity: str, field: str, writer: str, new, old=N
 
 # The workspace's story in miniature: a workflow run and a template instantiation race
 # on block-A without compare-and-swap, polling sync brings back stale data, two writers flip
-# a status back and forth, two users fork a workspace's version.
+# a status back and forth, two users fork a workspace's version; on block-C two writers that
+# read version 1 both mark it done (their writes converge), then a workflow step that read
+# version 2 writes without reading the status (a blind write).
 SCENARIO = [
     _ev("a1", "10:00:00.000", "block-A", "content", "user", "draft", "",
         version=1, base_version=0, actor="alice", entity_type="block"),
@@ -62,6 +65,12 @@ SCENARIO = [
         "Plan", version=7, base_version=6, actor="alice", entity_type="workspace"),
     _ev("w2", "10:02:00.500", "ws-<b>1</b>", 'title"><svg onload=alert(1)>', "user", "Q2 plan",
         "Plan", version=7, base_version=6, actor="bob", entity_type="workspace"),
+    _ev("c1", "10:03:00.000", "block-C", "status", "workflow", "done", "pending",
+        version=2, base_version=1),
+    _ev("c2", "10:03:01.000", "block-C", "status", "polling_sync", "done", "pending",
+        version=3, base_version=1),
+    _ev("c3", "10:03:02.000", "block-C", "status", "workflow", "archived",
+        version=4, base_version=2),
 ]
 
 
@@ -278,9 +287,77 @@ def test_users_data_is_escaped_and_the_page_is_offline(built):
     assert all("ws-" not in b.text() for b in dom.find_all("b"))
 
 
-def test_summary_counts_per_detector_writer_pair_and_field(built):
+def _one(result, detector: str, entity: str, field: str, *event_ids: str) -> Finding:
+    (found,) = [f for f in result.findings if (f.detector, f.entity, f.field) ==
+                (detector, entity, field) and (not event_ids or tuple(f.event_ids) == event_ids)]
+    return found
+
+
+def _facts(dom: Node, finding: Finding) -> dict[str, str]:
+    (dl,) = _explanation(dom, finding).find_all("dl", "facts")
+    terms, values = dl.find_all("dt"), dl.find_all("dd")
+    return {t.text(): v.text() for t, v in zip(terms, values, strict=True)}
+
+
+def _tags(dom: Node, finding: Finding) -> list[str]:
+    return [t.text() for t in _explanation(dom, finding).find_all("span", "fact-tag")]
+
+
+def test_each_card_shows_what_the_detector_measured(built):
     result, page = built
     dom = Dom(page.read_text(encoding="utf-8")).root
+    lost = _one(result, "lost_update", "block-A", "content")
+    assert _facts(dom, lost) == {"rule": "version (it had read an older version)",
+                                 "versions": "read v1 → overwritten v2"}
+    assert _tags(dom, lost) == []
+    same = _one(result, "lost_update", "block-C", "status", "c1", "c2")
+    assert same.severity == "warning" and _tags(dom, same) == ["same value"]
+    assert _facts(dom, same)["versions"] == "read v1 → overwritten v2"
+    assert _facts(dom, _one(result, "stale_overwrite", "block-A", "indexingList")) == {
+        "rule": "source_ts (its data was older)", "versions": "read v3 → overwritten v4",
+        "its data from": "2025-03-04T10:00:01Z", "overwritten data from": "2025-03-04T10:00:08Z"}
+    assert _facts(dom, _one(result, "oscillation", "block-B", "status")) == {
+        "flips": "3", "returns": "3", "handbacks": "2", "changes": "4", "span": "6 s",
+        "window": "1 min"}
+    assert _facts(dom, _one(result, "priority_inversion", "block-A", "content", "a2", "a3")) == {
+        "priorities": "60 over 80", "apart": "120 ms later"}
+    workspace = ("ws-<b>1</b>", 'title"><svg onload=alert(1)>')
+    assert _facts(dom, _one(result, "version_conflict", *workspace)) == {
+        "rule": "fork (two writes produced one version)", "version": "v7", "writes": "2"}
+    assert _facts(dom, _one(result, "chain_break", *workspace)) == {
+        "rule": "old (its old value is not what the field held)"}
+    # the severity shown on each card is the finding's own
+    for f in result.findings:
+        tag = _explanation(dom, f).find_all("div", "tag")[0].own_text()
+        assert tag.startswith(f"{f.detector} · {f.severity}")
+        assert _explanation(dom, f).attrs["data-severity"] == f.severity
+
+
+def test_a_blind_write_shows_its_old_value_as_not_read(built):
+    result, page = built
+    dom = Dom(page.read_text(encoding="utf-8")).root
+    lost = _one(result, "lost_update", "block-C", "status", "c2", "c3")
+    card = _explanation(dom, lost).ancestor("article")
+    items = {li.attrs["data-event-id"]: li for li in card.find_all("li")}
+    assert [n.text() for n in items["c3"].find_all("span", "not-read")] == ["(not read)"]
+    assert not items["c2"].find_all("span", "not-read")
+    marks = {g.attrs["data-event-id"]: g for g in card.find_all("g", "write")}
+    tips = {k: next(c for c in g.children if isinstance(c, Node) and c.tag == "title").text()
+            for k, g in marks.items()}
+    assert 'changed: (not read)  →  "archived"' in tips["c3"]
+    assert 'changed: "pending"  →  "done"' in tips["c2"]
+
+
+def test_summary_counts_per_severity_detector_writer_pair_and_field(built):
+    result, page = built
+    dom = Dom(page.read_text(encoding="utf-8")).root
+    severities = [(b.attrs["data-severity"], int(b.find_all("span", "n")[0].text()))
+                  for b in dom.find_all("button", "severity")]
+    by_finding: dict[str, int] = {}
+    for f in result.findings:
+        by_finding[f.severity] = by_finding.get(f.severity, 0) + 1
+    assert severities == sorted(by_finding.items())  # error before warning: worst first
+    assert by_finding["warning"] > 0 and by_finding["error"] > 0
     tiles = {b.attrs["data-detector"]: int(b.find_all("span", "n")[0].text())
              for b in dom.find_all("button", "detector")}
     expected: dict[str, int] = {}
@@ -346,12 +423,13 @@ def test_the_page_renders_in_chromium_without_script_errors(built, chromium, tmp
         width, height = int(svg.attrs["width"]), int(svg.attrs["height"])
         assert box["width"] >= round(width * html_svg.MIN_SCALE) - 1
         assert box["height"] / box["width"] == pytest.approx(height / width, rel=0.02)
-    # The controls work: a detector tile shows only its findings, then all again; pointing
-    # at a witness lights its mark.
-    per_detector: dict[str, int] = {}
+    # The controls work: a severity or detector tile shows only its findings, then all
+    # again; pointing at a witness lights its mark.
+    expected: dict[tuple[str, str], int] = {}
     for f in result.findings:
-        per_detector[f.detector] = per_detector.get(f.detector, 0) + 1
-    assert {x["detector"]: x["shown"] for x in outcome["filters"]} == per_detector
+        for key in (("severity", f.severity), ("detector", f.detector)):
+            expected[key] = expected.get(key, 0) + 1
+    assert {(x["by"], x["value"]): x["shown"] for x in outcome["filters"]} == expected
     assert outcome["shown"] == len(result.findings)
     assert outcome["lit"] == 1
 
@@ -372,6 +450,13 @@ def test_terminal_report_fits_80_columns_and_tells_each_story(built):
         assert f"{f.entity} · {f.field}" in text
     assert "W1" in text and "W2" in text
     assert "saw v1" in text  # what the instantiation had read
+    errors = sum(f.severity == "error" for f in result.findings)
+    warnings = sum(f.severity == "warning" for f in result.findings)
+    assert f"{len(result.findings)} findings: {errors} errors, {warnings} warnings" in text
+    # each story's findings say, briefly, what their detectors measured
+    assert "rule version · versions read v1 → overwritten v2 · same value" in text
+    assert "flips 3 · returns 3 · handbacks 2 · changes 4 · span 6 s · window 1 min" in text
+    assert "priorities 60 over 80 · apart 120 ms later" in text
     assert XSS[:12] in text  # printed as itself, not taken for markup
 
 
@@ -390,6 +475,8 @@ def many_findings() -> list[Finding]:
                 event_ids=ids, first_ts=f"2025-03-04T10:{n:02d}:00Z",
                 last_ts=f"2025-03-04T10:{n:02d}:01Z", severity="error" if n < 4 else "warning",
                 message=f"finding {n}/{k}",
+                facts={"rule": "version", "read_version": 1, "overwritten_version": 2}
+                if n % 2 else {"rule": "old"},
                 witnesses=[{"event_id": ids[0], "ts": f"2025-03-04T10:{n:02d}:00Z",
                             "writer": "workflow", "new": "done", "version": 2},
                            {"event_id": ids[1], "ts": f"2025-03-04T10:{n:02d}:01Z",
@@ -419,6 +506,17 @@ def test_a_large_report_draws_the_top_fields_and_lists_the_rest(known_store):
     lane = result.shown[0].swimlanes[0]
     assert [w.event_id for w in lane.writes] == lane.finding.event_ids
     assert lane.writes[1].new == '"pending"' and lane.writes[1].base_version == 1
+    # the findings listed without a timeline say, briefly, what was measured, and carry
+    # their own severity for the summary's filters
+    rows = {r.attrs["data-fingerprint"]: r for r in dom.find_all("tr", "finding-row")}
+    assert len(rows) == len(findings) - 5
+    for f in findings:
+        if f.fingerprint in rows:
+            row = rows[f.fingerprint]
+            assert row.attrs["data-severity"] == f.severity
+            (line,) = row.find_all("div", "facts-line")
+            assert line.text() == ("rule version · versions read v1 → overwritten v2"
+                                   if f.detector == "lost_update" else "rule old")
 
 
 def test_a_huge_report_lists_findings_up_to_a_budget_and_counts_the_rest(
@@ -463,6 +561,23 @@ def test_value_labels_fit_and_stay_recognisable():
     assert label(obj, 18) == "{chunks, id, …}"
     assert duration(120_000) == "+120 ms" and duration(1_500_000) == "+1.5 s"
     assert duration(0) == "+0 ms" and duration(-2_000_000) == "-2 s"
+
+
+def test_facts_of_any_shape_are_shown_by_name_and_bounded():
+    """A finding made elsewhere may carry facts no detector here writes: all are shown."""
+    from datetime import UTC, datetime
+
+    f = Finding("oscillation", "b", "s", [], [], "t", "t", "warning", "m", facts={
+        "flips": 2, "span_s": float("inf"), "window_s": 0.25, "seconds_after": -1.5,
+        "custom_measure": {"k": [1, 2]}, "note": "z" * 500, "read_version": None,
+        "when": datetime(2024, 5, 1, tzinfo=UTC), "convergent": False})
+    described = describe(f)
+    assert [(x.term, x.value) for x in described.items] == [
+        ("apart", "1.5 s earlier by the clocks (later in commit order)"),
+        ("flips", "2"), ("span", "Infinity"), ("window", "250 ms"),
+        ("custom measure", '{"k":[1,2]}'), ("note", "z" * 79 + "…"),
+        ("when", "2024-05-01 00:00:00+00:00")]
+    assert described.tags == []
 
 
 def test_an_empty_store_says_so(tmp_path):

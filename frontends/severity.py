@@ -1,0 +1,27 @@
+"""Findings counted by their own severity, worst first: what every view that sums findings up
+shows (the report's summary, `audit check`'s table). A detector may give its findings
+different severities (a converging lost update is a warning), so the count is by finding,
+never by detector."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from queries.finding import SEVERITIES, Finding
+
+_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}  # unknown: 0
+
+
+def by_severity(findings: Iterable[Finding]) -> list[tuple[str, int]]:
+    """(severity, findings) pairs, worst first; a severity no detector gives comes last."""
+    counts = Counter(f.severity for f in findings)
+    return sorted(counts.items(), key=lambda kv: (-_RANK.get(kv[0], 0), kv[0]))
+
+
+def tally(counts: Iterable[tuple[str, int]]) -> str:
+    """``2 errors, 1 warning``."""
+    return ", ".join(
+        f"{n} {severity}{'s' if n != 1 and severity in ('error', 'warning') else ''}"
+        for severity, n in counts
+    )
