@@ -19,7 +19,7 @@ class Witness(TypedDict):
     ``old`` and ``new`` are JSON values. ``old`` is absent for ``change == "added"`` and
     unknown when ``blind`` (a ``changed`` event without ``old``: the writer did not read the
     value); ``new`` is absent for ``change == "removed"``. Otherwise None is JSON null.
-    Times are RFC 3339 text.
+    Times are RFC 3339 text. ``attrs`` is the event's ``attrs`` object, None without one.
     """
 
     event_id: str
@@ -38,6 +38,7 @@ class Witness(TypedDict):
     trace_id: str | None
     span_id: str | None
     write_id: str | None
+    attrs: dict[str, Any] | None
 
 
 def fingerprint(detector: str, entity: str, field_path: str, event_ids: list[str]) -> str:

@@ -54,7 +54,7 @@ _NOT_FACTS = ("entity", "field", "seqs", "severity")
 _WITNESS_SQL = """
 SELECT seq, event_id, ts, epoch_us(ts) AS ts_us, entity_type, field, change, old, new,
        change = 'changed' AND old IS NULL AS blind, writer, actor, write_id, version,
-       base_version, source_ts, priority, trace_id, span_id
+       base_version, source_ts, priority, trace_id, span_id, attrs
 FROM events
 WHERE seq IN (SELECT unnest(?::BIGINT[]))
 """
@@ -172,6 +172,9 @@ def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, _Loo
             "trace_id": row["trace_id"],
             "span_id": row["span_id"],
             "write_id": row["write_id"],
+            # anything else the event carried, e.g. the snapshot file an imported event
+            # came from (collectors/snapshots.py): None when it carried nothing
+            "attrs": parse_value(row["attrs"]),
         }
         out[row["seq"]] = _Looked(witness, moment, row["entity_type"])
     return out

@@ -40,8 +40,9 @@ ViewFormatOption = Annotated[ViewFormat, typer.Option("--format", "-f", help="ta
 
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+# `facts` last, so that columns keep their places for scripts that read them by position.
 CSV_COLUMNS = ("severity", "detector", "entity", "entity_type", "field", "writers", "event_ids",
-               "first_ts", "last_ts", "fingerprint", "message")
+               "first_ts", "last_ts", "fingerprint", "message", "facts")
 
 
 def _console() -> Console:
@@ -72,8 +73,30 @@ def _require_entity(con, entity: str) -> None:
         raise AuditError(f"no events of entity {entity!r} in the store")
 
 
+# The timeline API (queries.history) leaves `attrs` out; the CLI shows them because an
+# imported event names there the snapshot file it came from (collectors/snapshots.py).
+_ATTRS_SQL = """
+SELECT seq, attrs FROM events
+WHERE attrs IS NOT NULL AND seq IN (SELECT unnest(?::BIGINT[]))
+"""
+
+
+def _with_attrs(con, rows: list[dict]) -> None:
+    """Give each transition its event's ``attrs`` (parsed JSON; None without)."""
+    from queries.values import parse_value
+
+    found = dict(con.execute(_ATTRS_SQL, [[row["seq"] for row in rows]]).fetchall())
+    for row in rows:
+        row["attrs"] = parse_value(found.get(row["seq"]))
+
+
+def _json_text(value: Any) -> str:
+    """JSON as `--format json` writes it: the data exact, not escaped to ASCII."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _json_out(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(_json_text(value) + "\n")
 
 
 def register(app: typer.Typer) -> None:
@@ -127,6 +150,7 @@ def register(app: typer.Typer) -> None:
                 d = f.to_dict()
                 d["writers"] = ";".join(f.writers)
                 d["event_ids"] = ";".join(f.event_ids)
+                d["facts"] = _json_text(f.facts)
                 out.writerow([d[c] if d[c] is not None else "" for c in CSV_COLUMNS])
         else:
             _print_findings(findings)
@@ -152,6 +176,7 @@ def register(app: typer.Typer) -> None:
         try:
             _require_entity(con, entity)
             rows = run_timeline(con, entity, field, config=cfg)
+            _with_attrs(con, rows)
         finally:
             con.close()
         if fmt is ViewFormat.json:
@@ -236,6 +261,9 @@ def _print_findings(findings) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from frontends.report.facts import describe
+    from frontends.severity import by_severity, tally
+
     console = _console()
     if not findings:
         console.print("no findings")
@@ -249,21 +277,32 @@ def _print_findings(findings) -> None:
         head.append(f"\n{f.detector}\n", style="bold")
         head.append(f"{printable(f.entity)}\n{printable(f.field)}")
         body = _text(f.message)
+        facts = describe(f).line()
+        if facts:
+            body.append("\n" + printable(facts), style="dim")
         span = f"{f.first_ts}" + (f" … {f.last_ts}" if f.last_ts != f.first_ts else "")
         body.append("\n" + printable(span), style="dim")
         table.add_row(head, body)
     console.print(table)
-    counts: dict[str, int] = {}
-    for f in findings:
-        counts[f.detector] = counts.get(f.detector, 0) + 1
-    summary = ", ".join(f"{n} {name}" for name, n in counts.items())
-    console.print(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: {summary}")
+    # Counted by each finding's own severity: one detector may give several.
+    console.print(_text(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: "
+                        f"{tally(by_severity(findings))}"))
+
+
+def _snapshot(row: dict) -> str | None:
+    """The snapshot file an imported transition came from (``attrs.snapshot``), if any."""
+    attrs = row.get("attrs")
+    snapshot = attrs.get("snapshot") if isinstance(attrs, dict) else None
+    return snapshot if isinstance(snapshot, str) and snapshot else None
 
 
 def _print_timeline(entity: str, rows: list[dict]) -> None:
+    from pathlib import PurePath
+
     from rich.table import Table
     from rich.text import Text
 
+    from frontends.report.values import NOT_READ
     from queries.explain import show
 
     table = Table(title=_text(f"{entity}: transitions in commit order"), title_justify="left")
@@ -279,10 +318,19 @@ def _print_timeline(entity: str, rows: list[dict]) -> None:
             when += f"\nv{row['version']}"
             if row["base_version"] is not None:
                 when += f" (read v{row['base_version']})"
-        change = _text(show(row["old"], row["has_old"]))
+        # A blind write's writer did not read the value: its old value is unknown, not absent.
+        change = _text(NOT_READ if row["blind"] else show(row["old"], row["has_old"]))
         change.append(" → ")
         change.append(printable(show(row["new"], row["has_new"])))
-        writer = row["writer"] + (f" ({row['actor']})" if row["actor"] else "")
+        writer = _text(row["writer"] + (f" ({row['actor']})" if row["actor"] else ""))
+        snapshot = _snapshot(row)
+        if snapshot:
+            writer.append("\n" + printable(PurePath(snapshot).name), style="dim")
         marks = Text("\n".join(row["findings"]), style="bold red" if row["findings"] else "")
-        table.add_row(Text(when), _text(row["field"]), change, _text(writer), marks)
-    _console().print(table)
+        table.add_row(Text(when), _text(row["field"]), change, writer, marks)
+    console = _console()
+    console.print(table)
+    folders = sorted({str(PurePath(s).parent) for s in map(_snapshot, rows) if s})
+    if folders:
+        console.print(_text("under the writer: the snapshot file each change was imported "
+                            f"from, in {', '.join(folders)}", style="dim"))

@@ -74,7 +74,7 @@ def test_check_exits_1_with_findings_and_prints_a_table_that_fits_80_columns(db)
     assert max(len(line) for line in lines) <= 80
     words = result.stdout.replace("│", " ").split()
     assert "lost_update" in words and "ERROR" in words and "instantiation," in words
-    assert lines[-1] == "3 findings: 1 lost_update, 1 priority_inversion, 1 chain_break"
+    assert lines[-1] == "3 findings: 1 error, 2 warnings"
 
 
 def test_check_exits_0_on_a_clean_store(clean_db):
@@ -105,6 +105,63 @@ def test_check_csv_has_a_header_and_one_row_per_finding(db):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["detector"] for r in rows] == ["lost_update"]
     assert rows[0]["event_ids"] == "e2;e3" and rows[0]["severity"] == "error"
+    # what the detector measured, as JSON text, in the detector's own order
+    assert rows[0]["facts"] == ('{"rule": "version", "read_version": 1, '
+                                '"overwritten_version": 2, "convergent": false}')
+    assert result.stdout.splitlines()[0].endswith(",message,facts")
+
+
+# Two writers that read version 1 both mark block-C done (their writes converge: a lost
+# update of severity warning), then a user writes a note without reading it (a blind write).
+CONVERGING = [
+    {"event_id": "c1", "ts": "2026-03-01T13:00:00Z", "entity": "block-C", "field": "status",
+     "old": "pending", "new": "done", "writer": "workflow", "base_version": 1, "version": 2},
+    {"event_id": "c2", "ts": "2026-03-01T13:00:01Z", "entity": "block-C", "field": "status",
+     "old": "pending", "new": "done", "writer": "polling_sync", "base_version": 1,
+     "version": 3},
+    {"event_id": "c3", "ts": "2026-03-01T13:00:02Z", "entity": "block-C", "field": "note",
+     "change": "changed", "new": "checked", "writer": "user", "base_version": 3, "version": 4},
+]
+
+
+@pytest.fixture(scope="module")
+def converging_db(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("detect_cli_converging")
+    log = folder / "converging.jsonl"
+    log.write_text("\n".join(json.dumps(e) for e in CONVERGING) + "\n")
+    assert run("ingest", log, "--db", folder / "converging.duckdb").returncode == 0
+    return folder / "converging.duckdb"
+
+
+def test_severity_is_each_findings_own_in_every_format(converging_db):
+    """A lost update whose writes converge is a warning: the table, its count, the CSV and
+    the JSON say so, and each shows what the detector measured."""
+    as_json = json.loads(run("check", "--db", converging_db, "-f", "json").stdout)
+    assert [(f["detector"], f["severity"]) for f in as_json] == [
+        ("lost_update", "warning"), ("chain_break", "warning")]
+    assert as_json[0]["facts"] == {"rule": "version", "read_version": 1,
+                                   "overwritten_version": 2, "convergent": True}
+    rows = list(csv.DictReader(io.StringIO(
+        run("check", "--db", converging_db, "-f", "csv").stdout)))
+    assert [(r["detector"], r["severity"]) for r in rows] == [
+        ("lost_update", "warning"), ("chain_break", "warning")]
+    assert [json.loads(r["facts"]) for r in rows] == [f["facts"] for f in as_json]
+    table = run("check", "--db", converging_db, columns=100)
+    assert table.returncode == 1
+    lines = table.stdout.splitlines()
+    assert lines[-1] == "2 findings: 2 warnings"
+    assert "ERROR" not in table.stdout and table.stdout.count("WARNING") == 2
+    assert "rule version · versions read v1 → overwritten v2 · same value" in table.stdout
+
+
+def test_timeline_shows_a_blind_writes_old_value_as_not_read(converging_db):
+    table = run("timeline", "block-C", "--db", converging_db, columns=120)
+    assert table.returncode == 0, table.stderr
+    assert "(not read) → 'checked'" in table.stdout and "(absent)" not in table.stdout
+    assert "'pending' → 'done'" in table.stdout
+    rows = json.loads(run("timeline", "block-C", "--db", converging_db, "-f", "json").stdout)
+    assert [(r["event_id"], r["blind"], r["attrs"]) for r in rows] == [
+        ("c1", False, None), ("c2", False, None), ("c3", True, None)]
 
 
 def test_check_selects_by_detector_entity_and_time(db):
