@@ -33,8 +33,8 @@ MODES = ("unsafe", "safe")
 DEFAULT_DB = Path("demo.duckdb")
 DEMO_MARK = "demo"  # key in the store's meta table: this store was made by `audit demo`
 WORKDIR_MARK = ".audit-demo"  # file in a run's work folder: the demo made it, may clear it
-# Findings that mean data was lost or contradicted: they pick the entity whose timeline
-# the demo shows.
+# The detectors whose findings can mean data was lost or contradicted: the demo shows their
+# names in red and weighs them more when it picks the stretch of timeline to show.
 SERIOUS = ("lost_update", "stale_overwrite", "version_conflict")
 
 
@@ -75,6 +75,12 @@ class RunResult:
 
     def found(self, detector: str) -> int:
         return self.scores[detector].found if detector in self.scores else 0
+
+    @property
+    def errors(self) -> int:
+        """Findings of severity error: data lost or contradicted (a lost update whose
+        writes left the same value is a warning)."""
+        return sum(1 for f in self.findings if f.severity == "error")
 
 
 @dataclass
@@ -252,10 +258,10 @@ def _simulate_instrumented(
 
 
 def worst_entity(findings: list[Finding]) -> str | None:
-    """The entity with the most data-losing findings (then the most findings)."""
+    """The entity with the most data-losing findings, severity error (then the most)."""
     if not findings:
         return None
-    serious = Counter(f.entity for f in findings if f.detector in SERIOUS)
+    serious = Counter(f.entity for f in findings if f.severity == "error")
     total = Counter(f.entity for f in findings)
     return max(total, key=lambda e: (serious[e], total[e], e))
 

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from frontends.demo.pipeline import SERIOUS, DemoResult, Progress, RunResult
 from frontends.demo.truth import DETECTORS
+from frontends.report.values import NOT_READ
 
 WIDTH = 100
 TIMELINE_ROWS = 14
@@ -211,7 +212,8 @@ def timeline_table(run: RunResult) -> Group:
     table.add_column("found", no_wrap=True)
     for row in rows[start:end]:
         versions = f"{_v(row['base_version'])}→{_v(row['version'])}"
-        change = Text(_value(row["old"], row["has_old"]))
+        # A blind write's writer did not read the value: its old value is unknown.
+        change = Text(NOT_READ if row["blind"] else _value(row["old"], row["has_old"]))
         change.append(" → ")
         change.append(_value(row["new"], row["has_new"]))
         marks = Text("".join(MARKS.get(d, "?") for d in row["findings"]), style="bold red")
@@ -260,11 +262,10 @@ def side_by_side(unsafe: RunResult, safe: RunResult) -> Table:
 
 def fix_notes(unsafe: RunResult | None, safe: RunResult) -> Text:
     text = Text()
-    serious = sum(safe.found(d) for d in SERIOUS)
     if unsafe is not None:
-        before = sum(unsafe.found(d) for d in SERIOUS)
         text.append(
-            f"Same seed, same plan of writes: data-losing findings {before} → {serious}.\n",
+            f"Same seed, same plan of writes: data-losing findings (severity error) "
+            f"{unsafe.errors} → {safe.errors}.\n",
             style="bold",
         )
     text.append(

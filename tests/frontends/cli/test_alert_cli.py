@@ -20,15 +20,17 @@ from frontends.cli import main
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def events_file(path: Path, entity: str = "block-A") -> Path:
-    """A workflow write and an instantiation write that never saw it (both read version 1)."""
+def events_file(path: Path, entity: str = "block-A", converge: bool = False) -> Path:
+    """A workflow write and an instantiation write that never saw it (both read version 1);
+    with ``converge``, both write the same value (the lost update is then a warning)."""
     base = {"event": "field.transition", "entity": entity, "entity_type": "block",
             "field": "content"}
     lines = [
         {**base, "event_id": f"{entity}-w", "ts": "2024-05-01T10:00:00+00:00", "old": "draft",
          "new": "done", "writer": "workflow", "base_version": 1, "version": 2},
         {**base, "event_id": f"{entity}-i", "ts": "2024-05-01T10:00:01+00:00", "old": "draft",
-         "new": "template", "writer": "instantiation", "base_version": 1, "version": 3},
+         "new": "done" if converge else "template", "writer": "instantiation",
+         "base_version": 1, "version": 3},
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
@@ -158,6 +160,25 @@ def test_max_min_severity_and_detector(db, rx, capsys):
     assert sent_count(db) == n
     assert run("alert", "--db", str(db), "--dsn", rx.dsn, "--min-severity", "fatal") == 2
     assert "unknown severity" in capsys.readouterr().err
+
+
+def test_min_severity_selects_by_each_findings_own_severity(tmp_path, capsys):
+    """A lost update whose writes converge is a warning: --min-severity error leaves it out,
+    --min-severity warning sends it, whatever other lost updates are."""
+    db = tmp_path / "converging.duckdb"
+    con = open_store(db)
+    try:
+        ingest(con, [str(events_file(tmp_path / "events.jsonl", converge=True))])
+    finally:
+        con.close()
+    assert {(f.detector, f.severity) for f in findings_in(db)} == {
+        ("lost_update", "warning"), ("chain_break", "warning")}
+    assert run("alert", "--db", str(db), "--dry-run", "--min-severity", "error") == 0
+    assert "would send 0 findings" in capsys.readouterr().out
+    assert run("alert", "--db", str(db), "--dry-run", "--min-severity", "warning") == 0
+    out = capsys.readouterr().out
+    assert "would send 2 findings" in out
+    assert any(line.startswith("warning  lost_update") for line in out.splitlines())
 
 
 def test_monitor_slug_checks_in(db, rx):
