@@ -27,10 +27,14 @@ test: $(STAMP) $(JS)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 	cd $(JS) && npm run build && npm test
 
+# The figures of README's "Speed" table; bench/pg.py and bench/snapshot.py are run by hand.
 bench: $(STAMP) $(JS)/node_modules/.package-lock.json
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/precision.py
 	$(BIN)/python bench/instrument.py
+	$(BIN)/python bench/serve.py --seconds 5 --clients 1
+	$(BIN)/python bench/serve.py --seconds 5 --clients 4
 	cd $(JS) && npm run build && npm run bench
 
 lint: $(STAMP)
