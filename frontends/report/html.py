@@ -153,7 +153,7 @@ def _witness_list(lane: Swimlane) -> str:
         seen = f", had read v{w.base_version}" if w.base_version is not None else ""
         trace = f" <span class=\"muted mono\">trace {_t(w.trace_id)}</span>" if w.trace_id else ""
         # A blind write's old value is unknown: say so, rather than show nothing.
-        unread = f"<span class=\"not-read\">{NOT_READ}</span> → " if w.blind else ""
+        unread = f"<span class=\"not-read\">{_t(NOT_READ)}</span> → " if w.blind else ""
         items.append(
             f"<li data-event-id={_a(event_id)}><span class=\"w\">W{n}</span>"
             f"<b>{_t(w.writer)}</b>{_t(' (' + w.actor + ')' if w.actor else '')}"
