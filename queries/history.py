@@ -21,7 +21,7 @@ from queries.values import parse_value, rfc3339, to_timestamp
 _TIMELINE_SQL = """
 SELECT t.seq, e.event_id, e.ts, e.field, e.change, e.old, e.new, t.blind, e.writer, e.actor,
        e.write_id, e.version, e.base_version, e.source_ts, e.priority, e.trace_id,
-       e.entity_type
+       e.entity_type, e.attrs
 FROM transitions t JOIN events e USING (seq)
 WHERE $field::VARCHAR IS NULL OR t.field = $field
 ORDER BY t.order_version, t.ts, t.seq
@@ -79,7 +79,8 @@ def timeline(
     Every transition is a dict: seq, event_id, ts, field, change, old, new (JSON values;
     ``has_old``/``has_new`` tell an absent value from JSON null, ``blind`` an old the writer
     did not read), writer, actor, write_id, version, base_version, source_ts, priority,
-    trace_id, entity_type, and ``findings``: the names of the detectors whose findings
+    trace_id, entity_type, attrs (parsed JSON; an imported event names its snapshot file
+    there), and ``findings``: the names of the detectors whose findings
     name it. ``config`` defaults to ``./audit.toml``.
     """
     config = config if config is not None else load_config(None)
@@ -95,6 +96,7 @@ def timeline(
         row["has_new"] = row["new"] is not None
         row["old"] = parse_value(row["old"])
         row["new"] = parse_value(row["new"])
+        row["attrs"] = parse_value(row["attrs"])
         row["ts"] = rfc3339(row["ts"])
         row["source_ts"] = rfc3339(row["source_ts"])
         found = set(marks.get(row["event_id"], ()))

@@ -73,23 +73,6 @@ def _require_entity(con, entity: str) -> None:
         raise AuditError(f"no events of entity {entity!r} in the store")
 
 
-# The timeline API (queries.history) leaves `attrs` out; the CLI shows them because an
-# imported event names there the snapshot file it came from (collectors/snapshots.py).
-_ATTRS_SQL = """
-SELECT seq, attrs FROM events
-WHERE attrs IS NOT NULL AND seq IN (SELECT unnest(?::BIGINT[]))
-"""
-
-
-def _with_attrs(con, rows: list[dict]) -> None:
-    """Give each transition its event's ``attrs`` (parsed JSON; None without)."""
-    from queries.values import parse_value
-
-    found = dict(con.execute(_ATTRS_SQL, [[row["seq"] for row in rows]]).fetchall())
-    for row in rows:
-        row["attrs"] = parse_value(found.get(row["seq"]))
-
-
 def _json_text(value: Any) -> str:
     """JSON as `--format json` writes it: the data exact, not escaped to ASCII."""
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -176,7 +159,6 @@ def register(app: typer.Typer) -> None:
         try:
             _require_entity(con, entity)
             rows = run_timeline(con, entity, field, config=cfg)
-            _with_attrs(con, rows)
         finally:
             con.close()
         if fmt is ViewFormat.json:
