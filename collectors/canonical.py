@@ -50,9 +50,11 @@ _SEEN_LONGEST = 512
 
 
 def canonical_column(texts: pa.Array) -> pa.Array:
-    """``canonical_text`` over a column. A value Python cannot take (nested past its limits)
-    comes back NULL, which keeps its line off the fast path; the exact path rejects it for
-    its depth."""
+    """``canonical_text`` over a column. A value Python cannot take comes back NULL, which
+    keeps its line off the fast path; the exact path rejects it with the reason. Nested past
+    the parsers' limits, orjson refuses to write it (a TypeError, from 255 levels) or to read
+    it (a ValueError, from 1024), and the json module runs out of stack (RecursionError):
+    raised here, any of them would abort the whole batch."""
     out = []
     for text in texts.to_pylist():
         if text in _SEEN:
@@ -60,7 +62,7 @@ def canonical_column(texts: pa.Array) -> pa.Array:
             continue
         try:
             value = canonical_text(text)
-        except (ValueError, RecursionError):
+        except (ValueError, orjson.JSONEncodeError, RecursionError):
             value = None
         if text is not None and len(text) <= _SEEN_LONGEST and len(_SEEN) < _SEEN_MAX:
             _SEEN[text] = value
