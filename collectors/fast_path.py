@@ -6,10 +6,11 @@ copy into the store) is work thrown away. This one statement parses each line on
 the types the store wants, decides with cheap tests whether the line is *certainly*
 acceptable, and inserts those lines straight from the parse. Every other line (rejects,
 ordinary log lines, anything ambiguous, lines whose event_id is stored already) is left for
-the exact path, which then sees only the remainder. Both paths write the same row for the
-same line; a property test holds them to it.
+the exact path, which then sees only the remainder. Both paths apply the rules of
+``rules.py``, each through its own view of the line, and write the same row for the same
+line; tests hold them to it (tests/collectors/test_fast_path.py).
 
-"Certainly" is the design rule: a test here may send a good line to the exact path, never
+"Certainly" is the design rule: ``FastView`` may send a good line to the exact path, never
 let a bad one through. Strings come out of the parse unquoted, so a number in a string key
 comes out as text too ("5"); a string that reads like a number, boolean or container is
 therefore left for the exact path, which sees the JSON types.
@@ -17,24 +18,10 @@ therefore left for the exact path, which sees the JSON types.
 
 from __future__ import annotations
 
-from audit.event import (
-    CHANGE_KINDS,
-    EVENT_KEYS,
-    HEX_PATTERN,
-    RFC3339_PATTERN,
-    TRANSITION,
-)
-from collectors.validate import (
-    INTEGERS,
-    KEYS,
-    canonical_value,
-    derived_id,
-    integer_value,
-    json_value,
-    lit,
-    shallow,
-    timestamp_value,
-)
+from audit.event import EVENT_KEYS, TRANSITION
+from collectors import rules
+from collectors.rules import KEYS, View, lit, shallow
+from collectors.validate import canonical_value, derived_id, json_value
 
 # The parse: strings straight to VARCHAR, what needs its JSON type kept as JSON.
 _AS = {"integer": "JSON", "integer32": "JSON", "json": "JSON", "object": "JSON"}
@@ -45,7 +32,7 @@ _TRANSFORM = (
 # Settings for the insert, restored after it:
 # - Filter pushdown would copy the parse into every test of the WHERE clause, so DuckDB
 #   would parse each line dozens of times (measured: 25 s instead of 0.7 s for a million
-#   lines); with it off, the acceptance test is a column computed once.
+#   lines); with it off, the parse is computed once and the rules read it.
 # - Rows need not land in line order: ``seq`` carries the order, and unordered inserts
 #   run in parallel (measured ~15 % faster).
 # - Plain FSST is not tried when compressing string columns: DuckDB's dictionary+FSST wins
@@ -77,32 +64,41 @@ def _plain(v: str) -> str:
     )
 
 
-def _accepts(key: str) -> str:
-    kind, required, _ = EVENT_KEYS[key]
-    v = f"r.{key}"
-    if key == "event":
-        return f"({v} IS NULL OR {v} = {lit(TRANSITION)})"
-    if kind == "string":
-        test = _plain(v)
-    elif kind == "timestamp":
-        # Only a string can match the pattern; the cast rejects impossible dates.
-        test = f"regexp_full_match({v}, {lit(RFC3339_PATTERN)}) AND {key}_value IS NOT NULL"
-    elif kind == "hex":
-        # All digits could have been a JSON number.
-        test = (
-            f"regexp_full_match({v}, {lit(HEX_PATTERN)}) AND NOT regexp_full_match({v}, '[0-9]+')"
-        )
-    elif kind == "change":
-        test = f"{v} IN ({', '.join(lit(k) for k in CHANGE_KINDS)})"
-    elif kind in INTEGERS:
-        test = f"{key}_value IS NOT NULL"
-    elif kind == "object":
-        test = f"starts_with({v}::VARCHAR, '{{') AND {shallow(f'{v}::VARCHAR')}"
-    else:  # json: old/new, canonical (NULL if that failed) and not too deep
-        return f"({v} IS NULL OR ({key} IS NOT NULL AND {shallow(f'{v}::VARCHAR')}))"
-    if required:
-        return f"({v} IS NOT NULL AND {test})"
-    return f"({v} IS NULL OR ({test}))"
+class FastView(View):
+    """The fast path's view: strings parsed to text, other kinds to JSON fragments."""
+
+    def text(self, key: str) -> str:
+        kind = EVENT_KEYS[key][0]
+        if kind == "json":
+            return f"{key}_json::VARCHAR"
+        return f"r.{key}::VARCHAR" if kind in _AS else f"to_json(r.{key})::VARCHAR"
+
+    def present(self, key: str) -> str:
+        return f"{key}_json IS NOT NULL" if EVENT_KEYS[key][0] == "json" else f"r.{key} IS NOT NULL"
+
+    def is_string(self, key: str) -> str:
+        kind = EVENT_KEYS[key][0]
+        if key == "event":
+            # The one "event" the fast path takes; ordinary log lines are the exact path's.
+            return f"r.event = {lit(TRANSITION)}"
+        if kind == "string":
+            return _plain(f"r.{key}")
+        # A number, boolean or container renders as digits, '-', '.', 'e', '+', true, false,
+        # NaN, Infinity, '[…]' or '{…}'. None of those is an RFC 3339 timestamp or a change
+        # kind, so the kind's own rule decides; a hex string can be all digits, as a number.
+        if kind == "hex":
+            return f"NOT regexp_full_match(r.{key}, '[0-9]+')"
+        return "true"
+
+    def string(self, key: str) -> str:
+        return f"r.{key}"
+
+    def too_deep(self) -> str:
+        kept = ["old_json::VARCHAR", "new_json::VARCHAR", "r.attrs::VARCHAR"]
+        return "NOT (" + " AND ".join(f"coalesce({shallow(t)}, true)" for t in kept) + ")"
+
+
+FAST = FastView()
 
 
 def insert_sql(*, strict: bool = False) -> str:
@@ -120,37 +116,20 @@ def insert_sql(*, strict: bool = False) -> str:
     parse = f"json_transform(raw, {lit(_TRANSFORM)})"
     if not strict:
         parse = f"TRY({parse})"
-    values = []
-    for key in KEYS:
-        kind = EVENT_KEYS[key][0]
-        if kind == "timestamp":
-            values.append(f"{timestamp_value(f'r.{key}')} AS {key}_value")
-        elif kind in INTEGERS:
-            values.append(f"{integer_value(key)} AS {key}_value")
-        elif kind == "json":
-            values.append(f"{json_value(key)} AS {key}_json")
-    accepts = " AND ".join(_accepts(k) for k in KEYS)
-
-    def json_text(key: str) -> str:  # as validate.stage_sql sees it
-        return f"r.{key}::VARCHAR" if EVENT_KEYS[key][0] in _AS else f"to_json(r.{key})::VARCHAR"
-
+    json_values = [f"{json_value(k)} AS {k}_json" for k in KEYS if EVENT_KEYS[k][0] == "json"]
     return f"""
 INSERT INTO events
 SELECT ? + line, event_id, ts_value, r.entity, r.entity_type, r.field,
-       coalesce(r.change, 'changed'), old, new, r.writer, r.actor, r.write_id,
+       {rules.change(FAST)}, old, new, r.writer, r.actor, r.write_id,
        base_version_value, version_value, source_ts_value, priority_value,
        lower(r.trace_id), lower(r.span_id), r.attrs, ?, line
 FROM (
     SELECT *,
-           coalesce(r.event_id, {derived_id(json_text)}) AS event_id
+           coalesce(r.event_id, {derived_id(FAST.text)}) AS event_id
     FROM (
-        SELECT *, {canonical_value("old")} AS old, {canonical_value("new")} AS new,
-               coalesce({accepts}, false) AND CASE coalesce(r.change, 'changed')
-                   WHEN 'removed' THEN old_json IS NOT NULL
-                   ELSE new_json IS NOT NULL
-                   END AS accepted
+        SELECT *, {canonical_value("old")} AS old, {canonical_value("new")} AS new
         FROM (
-            SELECT *, {", ".join(values)}
+            SELECT *, {", ".join(json_values + rules.typed_values(FAST))}
             FROM (
                 SELECT line, raw, {parse} AS r
                 FROM ingest_batch WHERE starts_with(raw, '{{')
@@ -159,5 +138,5 @@ FROM (
         )
     )
 )
-WHERE accepted
+WHERE {rules.accepted(FAST)}
 """

@@ -6,26 +6,20 @@ the first reason that applies) and types the accepted ones.
 
 Each line is parsed once, by ``json_transform`` into a struct of JSON fragments; every check
 after that works on the fragments' text (a fragment's first byte is its JSON type), which
-measured several times faster than asking DuckDB about each key separately. Generating the
-SQL from ``audit.event.EVENT_KEYS`` keeps the schema defined in one place: add a key there
-and it is checked here.
+measured several times faster than asking DuckDB about each key separately. The checks are
+the rules of ``rules.py`` (generated from ``audit.event.EVENT_KEYS``, shared with the fast
+path) seen through ``ExactView``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from audit.event import (
-    CHANGE_KINDS,
-    EVENT_KEYS,
-    HEX_PATTERN,
-    MAX_DEPTH,
-    RFC3339_PATTERN,
-    TRANSITION,
-)
+from audit.event import EVENT_KEYS, MAX_DEPTH
+from collectors import rules
 from collectors.canonical import SQL_FUNCTION
+from collectors.rules import KEYS, View, brackets, lit, shallow
 
-KEYS = list(EVENT_KEYS)
 ID_SEP = "\x1f"  # between the parts hashed into a derived event id
 _MAX_SAFE_INT = 2**53
 # What VARIANT would write differently from canonical_text: a float (a digit then '.', 'e',
@@ -33,10 +27,6 @@ _MAX_SAFE_INT = 2**53
 _PYTHON_ONLY = r"[0-9][.eE]|[0-9]{19}|\\"
 _TRANSFORM = "{" + ", ".join(f'"{k}": "JSON"' for k in KEYS) + "}"
 STRING = '"'  # a JSON string's text starts with a quote
-
-
-def lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _f(key: str) -> str:
@@ -55,130 +45,63 @@ def _is(key: str, first: str) -> str:
     return f"starts_with({_f(key)}, {lit(first)})"
 
 
-def _type_name(key: str) -> str:
-    """The value's JSON type as a user names it, for messages."""
-    f = _f(key)
-    return (
-        f"CASE left({f}, 1) WHEN '\"' THEN 'string' WHEN '{{' THEN 'object' "
-        f"WHEN '[' THEN 'array' WHEN 'n' THEN 'null' WHEN 't' THEN 'boolean' "
-        f"WHEN 'f' THEN 'boolean' "
-        f"ELSE CASE WHEN regexp_full_match({f}, '-?[0-9]+') THEN 'integer' ELSE 'number' END END"
-    )
+class ExactView(View):
+    """The exact path's view: every key parsed as a JSON fragment, whose first byte is its
+    JSON type, so that each rule can say what it found."""
 
+    def text(self, key: str) -> str:
+        return _f(key)
 
-def _s(key: str) -> str:
-    """A string value without its quotes; only strings with escapes need a real parse."""
-    f = _f(key)
-    return f"CASE WHEN contains({f}, '\\') THEN r.{key}->>'$' ELSE {f}[2:-2] END"
+    def present(self, key: str) -> str:
+        kind, required, _ = EVENT_KEYS[key]
+        if kind == "json" or required:
+            return f"{_f(key)} IS NOT NULL"
+        # JSON null in an optional key means "not given" (emitters write "actor": null); the
+        # transform already made it NULL.
+        return f"r.{key} IS NOT NULL"
 
+    def is_string(self, key: str) -> str:
+        return _is(key, STRING)
 
-def _present(key: str) -> str:
-    kind, required, _ = EVENT_KEYS[key]
-    if kind == "json" or required:
-        return f"{_f(key)} IS NOT NULL"
-    # JSON null in an optional key means "not given" (emitters write "actor": null); the
-    # transform already made it NULL.
-    return f"r.{key} IS NOT NULL"
+    def string(self, key: str) -> str:
+        """Without the quotes; only strings with escapes need a real parse."""
+        f = _f(key)
+        return f"CASE WHEN contains({f}, '\\') THEN r.{key}->>'$' ELSE {f}[2:-2] END"
 
+    def too_deep(self) -> str:
+        return "too_deep"
 
-def _optional_text(key: str) -> str:
-    return f"CASE WHEN {_present(key)} THEN {_s(key)} END"
+    def parse_checks(self) -> list[rules.Check]:
+        return [
+            rules.Check("r IS NULL AND json_valid(raw)", lit("not a JSON object")),
+            rules.Check("r IS NULL", lit("invalid JSON")),
+        ]
 
+    def type_name(self, key: str) -> str:
+        f = _f(key)
+        return (
+            f"CASE left({f}, 1) WHEN '\"' THEN 'string' WHEN '{{' THEN 'object' "
+            f"WHEN '[' THEN 'array' WHEN 'n' THEN 'null' WHEN 't' THEN 'boolean' "
+            f"WHEN 'f' THEN 'boolean' "
+            f"ELSE CASE WHEN regexp_full_match({f}, '-?[0-9]+') THEN 'integer' "
+            "ELSE 'number' END END"
+        )
 
-def timestamp_value(text: str) -> str:
-    """The text cast to TIMESTAMPTZ, NULL if it is not one.
-
-    The cast refuses RFC 3339's lower-case 't' and 'z'; only a text the plain cast refused
-    is upper-cased (a new string per row: upper-casing every one cost ~500 instructions a
-    line)."""
-    return f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST(upper({text}) AS TIMESTAMPTZ))"
-
-
-def _timestamp(key: str) -> str:
-    # The cast is the costliest single check (~0.2 s per million): done once, used twice.
-    return f"CASE WHEN {_present(key)} THEN {timestamp_value(_s(key))} END"
-
-
-# Integer kinds: the store's column type, and how a message names it.
-INTEGERS = {"integer": ("BIGINT", "64-bit"), "integer32": ("INTEGER", "32-bit")}
-
-
-def integer_value(key: str) -> str:
-    """The integer, NULL if absent or not a JSON integer that fits the store's column.
-
-    The text is the parser's own rendering of the value, so a number is digits with an
-    optional '-', plus '.', 'e' or 'E' if it is not an integer; a string keeps its quotes
-    and fails the cast, as do true, false, NaN and containers. The cast alone would take
-    5.0 and 1e3, hence the three byte tests (cheaper than a pattern: ~500 instructions a
-    line for two keys)."""
-    f = _f(key)
-    sql_type = INTEGERS[EVENT_KEYS[key][0]][0]
-    return (
-        f"CASE WHEN NOT (contains({f}, '.') OR contains({f}, 'e') OR contains({f}, 'E')) "
-        f"THEN TRY_CAST({f} AS {sql_type}) END"
-    )
-
-
-def _key_checks(key: str) -> list[str]:
-    """CASE branches (WHEN … THEN reason) for one key; the first failing branch wins."""
-    kind, required, _ = EVENT_KEYS[key]
-    q = f'"{key}"'
-    got = f" || {_type_name(key)}"
-    checks: list[tuple[str, str]] = []  # (condition that fails, reason expression)
-    if kind in ("string", "timestamp", "hex", "change"):
-        checks.append((f"NOT {_is(key, STRING)}", lit(f"{q} must be a string, got ") + got))
-    if kind == "timestamp":
-        bad = f"{key}_value IS NULL OR NOT regexp_full_match({_s(key)}, {lit(RFC3339_PATTERN)})"
-        why = lit(f"{q} is not an RFC 3339 timestamp with offset: ") + f" || left({_s(key)}, 60)"
-        checks.append((bad, why))
-    elif kind == "hex":
-        bad = f"NOT regexp_full_match({_s(key)}, {lit(HEX_PATTERN)})"
-        checks.append((bad, lit(f"{q} must be a hex string")))
-    elif kind == "change":
-        kinds = ", ".join(lit(k) for k in CHANGE_KINDS)
-        allowed = ", ".join(CHANGE_KINDS)
-        why = lit(f"{q} must be one of {allowed}, got ") + f" || left({_s(key)}, 40)"
-        checks.append((f"{_s(key)} NOT IN ({kinds})", why))
-    elif kind in INTEGERS:
-        why = lit(f"{q} must be a {INTEGERS[kind][1]} integer, got ") + f" || left({_f(key)}, 30)"
-        checks.append((f"{integer_value(key)} IS NULL", why))
-    elif kind == "object":
-        checks.append((f"NOT {_is(key, '{')}", lit(f"{q} must be an object, got ") + got))
-    out = []
-    if required:
+    def missing(self, key: str) -> str:
         # A required key given as null: say so rather than "missing" (checked on few rows).
-        out.append(
-            f"WHEN r.{key} IS NULL THEN CASE WHEN json_exists(raw, {lit('$.' + key)}) "
+        q = f'"{key}"'
+        return (
+            f"CASE WHEN json_exists(raw, {lit('$.' + key)}) "
             f"THEN {lit(f'{q} must be a string, got null')} "
             f"ELSE {lit(f'missing required key {q}')} END"
         )
-    out += [f"WHEN {_present(key)} AND ({bad}) THEN {why}" for bad, why in checks]
-    return out
 
 
-def _reason() -> str:
-    branches = [
-        f"WHEN too_deep THEN 'nested deeper than {MAX_DEPTH} levels'",
-        "WHEN r IS NULL AND json_valid(raw) THEN 'not a JSON object'",
-        "WHEN r IS NULL THEN 'invalid JSON'",
-    ]
-    for key in KEYS:
-        branches += _key_checks(key)
-    change = f"coalesce({_optional_text('change')}, 'changed')"
-    branches += [
-        f"WHEN {change} = 'added' AND new_json IS NULL THEN 'change \"added\" needs \"new\"'",
-        f"WHEN {change} = 'removed' AND old_json IS NULL THEN 'change \"removed\" needs \"old\"'",
-        # "changed" without "old" is a blind write: the writer did not read the value.
-        f"WHEN {change} = 'changed' AND new_json IS NULL "
-        'THEN \'change "changed" needs "new"\'',
-    ]
-    # Canonicalising a container cannot fail for JSON DuckDB has read; were it to, storing
-    # NULL would turn the value into "absent", so the line is refused instead.
-    branches += [
-        f"WHEN {k}_json IS NOT NULL AND {k} IS NULL THEN '\"{k}\" could not be canonicalised'"
-        for k in ("old", "new")
-    ]
-    return "CASE\n            " + "\n            ".join(branches) + "\n        END"
+EXACT = ExactView()
+
+
+def _optional_text(key: str) -> str:
+    return f"CASE WHEN {EXACT.present(key)} THEN {EXACT.string(key)} END"
 
 
 def json_value(key: str) -> str:
@@ -190,17 +113,6 @@ def json_value(key: str) -> str:
         f"CASE WHEN r.{key} IS NOT NULL THEN r.{key} "
         f"WHEN r IS NOT NULL AND json_exists(raw, {lit('$.' + key)}) THEN 'null'::JSON END"
     )
-
-
-def brackets(text: str) -> str:
-    """How many '{' and '[' the text holds: an upper bound of its nesting depth."""
-    return f"length({text}) - length(replace(replace({text}, '{{', ''), '[', ''))"
-
-
-def shallow(text: str) -> str:
-    """Certainly nested no deeper than MAX_DEPTH: too short to, or too few brackets."""
-    few = f"{brackets(text)} <= {MAX_DEPTH}"
-    return f"CASE WHEN length({text}) <= {2 * MAX_DEPTH} THEN true ELSE {few} END"
 
 
 def canonical_value(key: str) -> str:
@@ -241,10 +153,7 @@ def stage_sql() -> str:
     json_values = ", ".join(
         f"{json_value(k)} AS {k}_json" for k in KEYS if EVENT_KEYS[k][0] == "json"
     )
-    skipped = (
-        f"coalesce(NOT too_deep AND {_is('event', STRING)} "
-        f"AND {_s('event')} <> {lit(TRANSITION)}, false)"
-    )
+    skipped = f"coalesce(NOT too_deep AND {rules.skipped(EXACT)}, false)"
     return f"""
 CREATE OR REPLACE TEMP TABLE ingest_stage AS
 WITH parsed AS (
@@ -255,26 +164,25 @@ WITH parsed AS (
     -- Blank lines are not events. Trimming every line is slow: test the first byte first.
     WHERE starts_with(raw, '{{') OR (raw <> '' AND trim(raw, E' \\t\\r\\n') <> '')
 ), with_values AS (
-    SELECT *, {json_values},
-           {_timestamp("ts")} AS ts_value, {_timestamp("source_ts")} AS source_ts_value
+    SELECT *, {json_values}, {", ".join(rules.typed_values(EXACT))}
     FROM parsed
 ), classified AS (
     SELECT *, {skipped} AS skipped,
            {canonical_value("old")} AS old, {canonical_value("new")} AS new
     FROM with_values
 ), typed AS (
-    SELECT *, CASE WHEN skipped THEN NULL ELSE {_reason()} END AS reason,
+    SELECT *, CASE WHEN skipped THEN NULL ELSE {rules.reason(EXACT)} END AS reason,
            {_optional_text("event_id")} AS event_id_given
     FROM classified
 )
-SELECT line, reason, skipped, ts_value AS ts, {_s("entity")} AS entity,
-       {_optional_text("entity_type")} AS entity_type, {_s("field")} AS field,
-       coalesce({_optional_text("change")}, 'changed') AS change,
+SELECT line, reason, skipped, ts_value AS ts, {EXACT.string("entity")} AS entity,
+       {_optional_text("entity_type")} AS entity_type, {EXACT.string("field")} AS field,
+       {rules.change(EXACT)} AS change,
        old, new,
-       {_s("writer")} AS writer, {_optional_text("actor")} AS actor,
+       {EXACT.string("writer")} AS writer, {_optional_text("actor")} AS actor,
        {_optional_text("write_id")} AS write_id,
-       {integer_value("base_version")} AS base_version, {integer_value("version")} AS version,
-       source_ts_value AS source_ts, {integer_value("priority")}::INTEGER AS priority,
+       base_version_value AS base_version, version_value AS version,
+       source_ts_value AS source_ts, priority_value AS priority,
        lower({_optional_text("trace_id")}) AS trace_id,
        lower({_optional_text("span_id")}) AS span_id,
        CASE WHEN {_is("attrs", "{")} THEN r.attrs END AS attrs,

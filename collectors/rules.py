@@ -1,0 +1,225 @@
+"""The acceptance rules of an event line, said once for both ingest paths.
+
+A line is stored when no rule fails. The exact path (``validate.py``) names the first rule
+that fails; the fast path (``fast_path.py``) stores the lines for which it can tell that
+none fails. The paths parse a line differently (the fast one straight into the store's
+types, the exact one into JSON fragments), so each brings a ``View``: how its SQL reaches a
+key's value. The rules are one list, generated per key kind from ``audit.event.EVENT_KEYS``:
+a rule added or changed here is added or changed on both paths.
+
+A view may be unsure. The fast path's parse renders the string "5" and the number 5 alike;
+where its view cannot tell, it answers so that the rule fails and the line goes to the exact
+path, which decides. A view may send a good line the slow way, never let a bad one through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from audit.event import (
+    CHANGE_KINDS,
+    EVENT_KEYS,
+    HEX_PATTERN,
+    MAX_DEPTH,
+    RFC3339_PATTERN,
+    TRANSITION,
+)
+
+KEYS = list(EVENT_KEYS)
+# Integer kinds: the store's column type, and how a message names it.
+INTEGERS = {"integer": ("BIGINT", "64-bit"), "integer32": ("INTEGER", "32-bit")}
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule: ``fails`` is SQL that is true when the line breaks it, ``reason`` a SQL text
+    expression that says so (evaluated by the exact path only)."""
+
+    fails: str
+    reason: str
+
+
+class View:
+    """How a path's SQL reaches the values of a line parsed into the struct ``r``.
+
+    Typed values are computed once per line by ``typed_values`` as ``<key>_value`` columns
+    (timestamps and integers), and old/new as ``old_json``/``new_json`` (JSON fragments that
+    tell JSON null from absent) before the rules look at them.
+    """
+
+    def text(self, key: str) -> str:
+        """The value's JSON text; NULL when absent."""
+        raise NotImplementedError
+
+    def present(self, key: str) -> str:
+        """The key is given (JSON null counts as absent, but for old/new, where it is a value)."""
+        raise NotImplementedError
+
+    def is_string(self, key: str) -> str:
+        """The value is a JSON string (a view that cannot tell says false)."""
+        raise NotImplementedError
+
+    def string(self, key: str) -> str:
+        """The string's content, without quotes or escapes."""
+        raise NotImplementedError
+
+    def too_deep(self) -> str:
+        """Something the store keeps (old, new, attrs) or the whole line nests too deep."""
+        raise NotImplementedError
+
+    def parse_checks(self) -> list[Check]:
+        """Rules about the parse itself, for a view that sees lines that did not parse."""
+        return []
+
+    # Reasons: only the exact path reports them; a view that never does leaves them NULL.
+
+    def type_name(self, key: str) -> str:
+        """The value's JSON type as a user names it."""
+        return "NULL"
+
+    def missing(self, key: str) -> str:
+        """Why a required key is not there (absent, or given as null)."""
+        return "NULL"
+
+
+def timestamp_value(text: str) -> str:
+    """The text cast to TIMESTAMPTZ, NULL if it is not one.
+
+    The cast refuses RFC 3339's lower-case 't' and 'z'; only a text the plain cast refused
+    is upper-cased (a new string per row: upper-casing every one cost ~500 instructions a
+    line)."""
+    return f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST(upper({text}) AS TIMESTAMPTZ))"
+
+
+def integer_value(text: str, kind: str) -> str:
+    """The integer, NULL if not a JSON integer that fits the store's column.
+
+    The text is the parser's own rendering of the value, so a number is digits with an
+    optional '-', plus '.', 'e' or 'E' if it is not an integer; a string keeps its quotes
+    and fails the cast, as do true, false, NaN and containers. The cast alone would take
+    5.0 and 1e3, hence the three byte tests (cheaper than a pattern: ~500 instructions a
+    line for two keys)."""
+    sql_type = INTEGERS[kind][0]
+    return (
+        f"CASE WHEN NOT (contains({text}, '.') OR contains({text}, 'e') OR contains({text}, 'E')) "
+        f"THEN TRY_CAST({text} AS {sql_type}) END"
+    )
+
+
+def typed_values(view: View) -> list[str]:
+    """``<key>_value`` columns for the keys with a typed column; computed once, used by the
+    rules and by the insert."""
+    out = []
+    for key, (kind, _, _) in EVENT_KEYS.items():
+        if kind == "timestamp":
+            # The cast is the costliest single check (~0.2 s per million): done once.
+            value = timestamp_value(view.string(key))
+            out.append(f"CASE WHEN {view.present(key)} THEN {value} END AS {key}_value")
+        elif kind in INTEGERS:
+            out.append(f"{integer_value(view.text(key), kind)} AS {key}_value")
+    return out
+
+
+def _must_be_string(view: View, key: str) -> Check:
+    why = lit(f'"{key}" must be a string, got ')
+    return Check(f"NOT {view.is_string(key)}", f"{why} || {view.type_name(key)}")
+
+
+def key_checks(view: View, key: str) -> list[Check]:
+    """The rules one key's value must meet when it is given, first failing first."""
+    kind = EVENT_KEYS[key][0]
+    q = f'"{key}"'
+    if kind in INTEGERS:
+        why = lit(f"{q} must be a {INTEGERS[kind][1]} integer, got ")
+        return [Check(f"{key}_value IS NULL", f"{why} || left({view.text(key)}, 30)")]
+    if kind == "object":
+        return [
+            Check(
+                f"NOT starts_with({view.text(key)}, '{{')",
+                f"{lit(f'{q} must be an object, got ')} || {view.type_name(key)}",
+            )
+        ]
+    if kind == "json":
+        return []  # any JSON value; what the store cannot keep is a rule of the line
+    checks = [_must_be_string(view, key)]
+    s = view.string(key)
+    if kind == "timestamp":
+        bad = f"{key}_value IS NULL OR NOT regexp_full_match({s}, {lit(RFC3339_PATTERN)})"
+        why = f"{lit(f'{q} is not an RFC 3339 timestamp with offset: ')} || left({s}, 60)"
+        checks.append(Check(bad, why))
+    elif kind == "hex":
+        bad = f"NOT regexp_full_match({s}, {lit(HEX_PATTERN)})"
+        checks.append(Check(bad, lit(f"{q} must be a hex string")))
+    elif kind == "change":
+        allowed = ", ".join(CHANGE_KINDS)
+        bad = f"{s} NOT IN ({', '.join(lit(k) for k in CHANGE_KINDS)})"
+        why = f"{lit(f'{q} must be one of {allowed}, got ')} || left({s}, 40)"
+        checks.append(Check(bad, why))
+    return checks
+
+
+def change(view: View) -> str:
+    """The change kind, ``changed`` when not given."""
+    given = f"CASE WHEN {view.present('change')} THEN {view.string('change')} END"
+    return f"coalesce({given}, 'changed')"
+
+
+def skipped(view: View) -> str:
+    """An ordinary log line: its "event" is a string other than field.transition."""
+    other = f"{view.string('event')} <> {lit(TRANSITION)}"
+    return f"({view.present('event')} AND {view.is_string('event')} AND {other})"
+
+
+def line_checks(view: View) -> list[Check]:
+    """Every rule of a parsed line, in the order the exact path reports them."""
+    checks = [Check(view.too_deep(), lit(TOO_DEEP)), *view.parse_checks()]
+    for key in KEYS:
+        required = EVENT_KEYS[key][1]
+        if required:
+            checks.append(Check(f"NOT {view.present(key)}", view.missing(key)))
+        for check in key_checks(view, key):
+            fails = check.fails if required else f"{view.present(key)} AND ({check.fails})"
+            checks.append(Check(fails, check.reason))
+    kind = change(view)
+    checks += [
+        Check(f"{kind} = 'added' AND new_json IS NULL", lit('change "added" needs "new"')),
+        Check(f"{kind} = 'removed' AND old_json IS NULL", lit('change "removed" needs "old"')),
+        # "changed" without "old" is a blind write: the writer did not read the value.
+        Check(f"{kind} = 'changed' AND new_json IS NULL", lit('change "changed" needs "new"')),
+    ]
+    # Canonicalising a container cannot fail for JSON DuckDB has read; were it to, storing
+    # NULL would turn the value into "absent", so the line is refused instead.
+    checks += [
+        Check(f"{k}_json IS NOT NULL AND {k} IS NULL", lit(f'"{k}" could not be canonicalised'))
+        for k in ("old", "new")
+    ]
+    return checks
+
+
+def reason(view: View) -> str:
+    """SQL: the first rule a parsed line breaks, NULL if none (the exact path)."""
+    branches = [f"WHEN {c.fails} THEN {c.reason}" for c in line_checks(view)]
+    return "CASE\n            " + "\n            ".join(branches) + "\n        END"
+
+
+def accepted(view: View) -> str:
+    """SQL: certainly no rule fails and the line is an event, not an ordinary log line (the
+    fast path; unknown counts as failing)."""
+    ok = " AND ".join(f"NOT ({c.fails})" for c in line_checks(view))
+    return f"coalesce(NOT {skipped(view)} AND {ok}, false)"
+
+
+def brackets(text: str) -> str:
+    """How many '{' and '[' the text holds: an upper bound of its nesting depth."""
+    return f"length({text}) - length(replace(replace({text}, '{{', ''), '[', ''))"
+
+
+def shallow(text: str) -> str:
+    """Certainly nested no deeper than MAX_DEPTH: too short to, or too few brackets."""
+    few = f"{brackets(text)} <= {MAX_DEPTH}"
+    return f"CASE WHEN length({text}) <= {2 * MAX_DEPTH} THEN true ELSE {few} END"
