@@ -55,9 +55,15 @@ EVENT_KEYS: Final[dict[str, tuple[str, bool, str]]] = {
 REQUIRED_KEYS: Final = tuple(k for k, (_, req, _) in EVENT_KEYS.items() if req)
 
 # RFC 3339 date-time with a mandatory offset (Z or +hh:mm); a space instead of T is allowed.
+# Hours 00-23 and minutes 00-59, in the time and in the offset; days are checked by the cast
+# to a timestamp, and leap seconds (:60) are not taken.
+_HOUR_MINUTE = r"([01]\d|2[0-3]):[0-5]\d"
 RFC3339_PATTERN: Final = (
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]"
+    rf"{_HOUR_MINUTE}:[0-5]\d(\.\d{{1,9}})?([Zz]|[+-]{_HOUR_MINUTE})"
 )
+# The instants a reader can represent (Python's datetime, in UTC): years 0001 to 9999.
+TIMESTAMP_RANGE: Final = ("0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00")
 HEX_PATTERN: Final = r"[0-9a-fA-F]{1,64}"
 # Deeper values than this are rejected: nothing legitimate nests that far, and such lines
 # are how parsers get knocked over.

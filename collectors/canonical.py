@@ -10,6 +10,7 @@ batches.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import duckdb
@@ -20,6 +21,7 @@ from duckdb.sqltypes import VARCHAR
 from audit.redact import normalise
 
 SQL_FUNCTION = "audit_canonical_json"
+PROBLEM_FUNCTION = "audit_json_problem"
 
 # A float in JSON text is a digit followed by '.', 'e' or 'E'. Text without one (most
 # lists of objects: ids, statuses, counts) skips the walk that normalises floats, which is
@@ -28,18 +30,54 @@ _MAYBE_FLOAT = re.compile(r"[0-9][.eE]")
 
 
 def canonical_text(json_text: str | None) -> str | None:
-    """Minified JSON with sorted keys and normalised numbers; None stays None."""
+    """Minified JSON with sorted keys and normalised numbers; None stays None.
+
+    Raises ``orjson.JSONDecodeError`` for what DuckDB's reader takes and JSON does not:
+    NaN, Infinity, a number beyond a 64-bit float (``json_problem`` says which).
+    """
     if json_text is None:
         return None
-    try:
-        value = orjson.loads(json_text)
-    except orjson.JSONDecodeError:
-        # DuckDB's reader accepts NaN and Infinity; orjson does not, the json module does.
-        value = normalise(json.loads(json_text))
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    value = orjson.loads(json_text)
     if _MAYBE_FLOAT.search(json_text):
         value = normalise(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _constant(name: str) -> float:
+    raise _NotJson("holds NaN or Infinity, which JSON does not allow (RFC 8259)")
+
+
+def _finite(number: str) -> float:
+    # Beyond a double: float() gives inf for "1e400", and raises for a 400-digit integer.
+    try:
+        value = float(number)
+    except OverflowError:
+        value = math.inf
+    if math.isinf(value):
+        raise _NotJson("holds a number out of range (beyond a 64-bit float)")
+    return value
+
+
+def json_problem(json_text: str | None) -> str | None:
+    """Why a value DuckDB's JSON reader took is not one the store keeps, or None.
+
+    Only for the few values a cheap test in SQL has flagged: it parses the text again.
+    """
+    if json_text is None:
+        return None
+    try:
+        json.loads(json_text, parse_constant=_constant, parse_float=_finite, parse_int=_finite)
+    except _NotJson as exc:
+        return str(exc)
+    except RecursionError:
+        return "is nested too deep"
+    except ValueError as exc:
+        return f"is not JSON: {exc}"
+    return None
 
 
 # Values repeat (a status list flips between a few states), and parsing and re-serialising
@@ -70,21 +108,28 @@ def canonical_column(texts: pa.Array) -> pa.Array:
     return pa.array(out, pa.string())
 
 
+def problem_column(texts: pa.Array) -> pa.Array:
+    """``json_problem`` over a column."""
+    return pa.array([json_problem(text) for text in texts.to_pylist()], pa.string())
+
+
 def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Make ``audit_canonical_json(text)`` callable from this connection's SQL."""
-    try:
-        con.create_function(
-            SQL_FUNCTION,
-            canonical_column,
-            [VARCHAR],
-            VARCHAR,
-            type="arrow",
-            null_handling="special",  # it returns NULL for what it cannot take
-            side_effects=False,
-        )
-    except duckdb.NotImplementedException as exc:
-        if "already created" not in str(exc):
-            raise
+    """Make ``audit_canonical_json(text)`` and ``audit_json_problem(text)`` callable from this
+    connection's SQL."""
+    for name, function in ((SQL_FUNCTION, canonical_column), (PROBLEM_FUNCTION, problem_column)):
+        try:
+            con.create_function(
+                name,
+                function,
+                [VARCHAR],
+                VARCHAR,
+                type="arrow",
+                null_handling="special",  # NULL for what it cannot take, or for no problem
+                side_effects=False,
+            )
+        except duckdb.NotImplementedException as exc:
+            if "already created" not in str(exc):
+                raise
 
 
 def json_depth(text: str) -> int:

@@ -22,13 +22,18 @@ from audit.event import (
     HEX_PATTERN,
     MAX_DEPTH,
     RFC3339_PATTERN,
+    TIMESTAMP_RANGE,
     TRANSITION,
 )
+from collectors.canonical import PROBLEM_FUNCTION
 
 KEYS = list(EVENT_KEYS)
 # Integer kinds: the store's column type, and how a message names it.
 INTEGERS = {"integer": ("BIGINT", "64-bit"), "integer32": ("INTEGER", "32-bit")}
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+# Text that may hide what JSON does not allow (NaN, Infinity, a number beyond a double: an
+# exponent or 310 digits); only values that match are parsed again, in Python.
+_MAYBE_NOT_JSON = r"NaN|Infinity|[0-9][eE]|[0-9]{310}"
 
 
 def lit(text: str) -> str:
@@ -131,35 +136,48 @@ def _must_be_string(view: View, key: str) -> Check:
 
 
 def key_checks(view: View, key: str) -> list[Check]:
-    """The rules one key's value must meet when it is given, first failing first."""
+    """The rules one key's value must meet when it is given, first failing first.
+
+    Reasons are generic (the raw line is kept beside them), so that ``audit stats`` counts
+    a handful of reasons rather than one per bad value."""
     kind = EVENT_KEYS[key][0]
     q = f'"{key}"'
     if kind in INTEGERS:
-        why = lit(f"{q} must be a {INTEGERS[kind][1]} integer, got ")
-        return [Check(f"{key}_value IS NULL", f"{why} || left({view.text(key)}, 30)")]
+        return [Check(f"{key}_value IS NULL", lit(f"{q} must be a {INTEGERS[kind][1]} integer"))]
     if kind == "object":
+        text = view.text(key)
         return [
             Check(
-                f"NOT starts_with({view.text(key)}, '{{')",
+                f"NOT starts_with({text}, '{{')",
                 f"{lit(f'{q} must be an object, got ')} || {view.type_name(key)}",
-            )
+            ),
+            Check(
+                f"regexp_matches({text}, {lit(_MAYBE_NOT_JSON)}) "
+                f"AND {PROBLEM_FUNCTION}({text}) IS NOT NULL",
+                f"{lit(q + ' ')} || {PROBLEM_FUNCTION}({text})",
+            ),
         ]
     if kind == "json":
-        return []  # any JSON value; what the store cannot keep is a rule of the line
+        return []  # any JSON value: what the store cannot keep, canonical_value refuses
     checks = [_must_be_string(view, key)]
     s = view.string(key)
     if kind == "timestamp":
         bad = f"{key}_value IS NULL OR NOT regexp_full_match({s}, {lit(RFC3339_PATTERN)})"
-        why = f"{lit(f'{q} is not an RFC 3339 timestamp with offset: ')} || left({s}, 60)"
-        checks.append(Check(bad, why))
+        checks.append(Check(bad, lit(f"{q} is not an RFC 3339 timestamp with offset")))
+        first, last = (f"TIMESTAMPTZ {lit(t)}" for t in TIMESTAMP_RANGE)
+        checks.append(
+            Check(
+                f"{key}_value NOT BETWEEN {first} AND {last}",
+                lit(f"{q} is outside the years 0001-9999"),
+            )
+        )
     elif kind == "hex":
         bad = f"NOT regexp_full_match({s}, {lit(HEX_PATTERN)})"
         checks.append(Check(bad, lit(f"{q} must be a hex string")))
     elif kind == "change":
         allowed = ", ".join(CHANGE_KINDS)
         bad = f"{s} NOT IN ({', '.join(lit(k) for k in CHANGE_KINDS)})"
-        why = f"{lit(f'{q} must be one of {allowed}, got ')} || left({s}, 40)"
-        checks.append(Check(bad, why))
+        checks.append(Check(bad, lit(f"{q} must be one of {allowed}")))
     return checks
 
 
@@ -192,12 +210,11 @@ def line_checks(view: View) -> list[Check]:
         # "changed" without "old" is a blind write: the writer did not read the value.
         Check(f"{kind} = 'changed' AND new_json IS NULL", lit('change "changed" needs "new"')),
     ]
-    # Canonicalising a container cannot fail for JSON DuckDB has read; were it to, storing
-    # NULL would turn the value into "absent", so the line is refused instead.
-    checks += [
-        Check(f"{k}_json IS NOT NULL AND {k} IS NULL", lit(f'"{k}" could not be canonicalised'))
-        for k in ("old", "new")
-    ]
+    # A value canonical_value refuses (NaN, Infinity, a number beyond a double): storing
+    # NULL would turn it into "absent", so the line is rejected, saying why.
+    for k in ("old", "new"):
+        why = f"coalesce({PROBLEM_FUNCTION}({k}_json::VARCHAR), 'could not be canonicalised')"
+        checks.append(Check(f"{k}_json IS NOT NULL AND {k} IS NULL", f"'\"{k}\" ' || {why}"))
     return checks
 
 

@@ -23,8 +23,10 @@ from collectors.rules import KEYS, View, brackets, lit, shallow
 ID_SEP = "\x1f"  # between the parts hashed into a derived event id
 _MAX_SAFE_INT = 2**53
 # What VARIANT would write differently from canonical_text: a float (a digit then '.', 'e',
-# 'E'), an escape, an integer of 19 digits or more (past 64 bits VARIANT goes to double).
-_PYTHON_ONLY = r"[0-9][.eE]|[0-9]{19}|\\"
+# 'E'), an escape, an integer of 19 digits or more (past 64 bits VARIANT goes to double);
+# and what canonical_text refuses (NaN, Infinity; a number beyond a double has a long digit
+# run or an exponent).
+_PYTHON_ONLY = r"[0-9][.eE]|[0-9]{19}|\\|NaN|Infinity"
 _TRANSFORM = "{" + ", ".join(f'"{k}": "JSON"' for k in KEYS) + "}"
 STRING = '"'  # a JSON string's text starts with a quote
 
@@ -129,17 +131,29 @@ def canonical_value(key: str) -> str:
     Measured: a container in 6 % of 1M lines, ~0.2 s in Python against ~0.05 s; 300k lines
     of distinct lists, 2.2 s against 1.6 s. Only lines repeating a few values throughout
     were faster in Python, whose cache then answers (1.0-1.1 s against 1.15-1.55 s).
-    tests/collectors/test_canonical.py holds the two routes to the same text."""
+    tests/collectors/test_canonical.py holds the two routes to the same text.
+
+    NULL for a value the store does not keep: NaN, Infinity or a number beyond a double,
+    which DuckDB's reader takes and JSON (RFC 8259) does not. Readers would choke on them
+    (Python writes them back as JSON no browser reads). In a container they send it to
+    Python, which refuses them."""
     f = _f(key)
     as_double = f"TRY_CAST({f} AS DOUBLE)"
     python_only = f"regexp_matches({f}, {lit(_PYTHON_ONLY)}) OR NOT {shallow(f)}"
+    real = f"(contains({f}, '.') OR contains({f}, 'e') OR contains({f}, 'E'))"
+    # The parser writes NaN, Infinity, -Infinity as such, and keeps a number too large for a
+    # double as written: 1e400, or 400 digits.
+    not_finite = (
+        f"starts_with({f}, 'N') OR starts_with({f}, 'I') OR starts_with({f}, '-I') "
+        f"OR (({real} OR length({f}) > 309) AND NOT isfinite({as_double}))"
+    )
     return (
         f"CASE WHEN starts_with({f}, '{{') OR starts_with({f}, '[') "
         f"THEN CASE WHEN {python_only} THEN {SQL_FUNCTION}({f})::JSON "
         f"ELSE {key}_json::VARIANT::JSON END "
-        f"WHEN NOT {_is(key, STRING)} "
-        f"AND (contains({f}, '.') OR contains({f}, 'e') OR contains({f}, 'E')) "
-        f"AND {as_double} = trunc({as_double}) AND abs({as_double}) < {_MAX_SAFE_INT} "
+        f"WHEN {_is(key, STRING)} THEN {key}_json "
+        f"WHEN {not_finite} THEN NULL "
+        f"WHEN {real} AND {as_double} = trunc({as_double}) AND abs({as_double}) < {_MAX_SAFE_INT} "
         f"THEN TRY_CAST({as_double} AS BIGINT)::VARCHAR::JSON ELSE {key}_json END"
     )
 

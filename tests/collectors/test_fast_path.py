@@ -110,6 +110,7 @@ def test_both_paths_store_the_same_rows_ids_and_reasons(lines):
         assert getattr(fast_summary, key) == getattr(exact_summary, key), key
 
 
+NAN, INF = float("nan"), float("inf")  # json.dumps writes them as NaN, Infinity
 # Values of each kind of key (audit/event.py), the first of each plain enough for the fast
 # path; the others are edge cases and wrong types. Every kind must have samples.
 SAMPLES = {
@@ -118,12 +119,15 @@ SAMPLES = {
     + ["[draft]", "{x}", 5, -1, 1.5, True, None, [1], {"a": 1}],
     "timestamp": ["2026-01-01T10:00:00Z", "2026-01-01t10:00:00.123456+02:00"]
     + ["2026-01-01 10:00:00Z", "2026-13-01T10:00:00Z", "2026-01-01T10:00:00", "yesterday"]
-    + [1767261600, None, ["2026-01-01T10:00:00Z"]],
+    + ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00", "2026-01-01T24:00:00Z"]
+    + ["2026-01-01T10:00:00+99:59", 1767261600, None, ["2026-01-01T10:00:00Z"]],
     "integer": [7, 0, -1, 2**63 - 1, -(2**63), 2**63, 1.0, 1.5, 1e3, "3", True, None, [1]],
     "integer32": [70, 2**31 - 1, -(2**31), 2**31, 7.0, "70", None],
     "json": ["text", None, 1, -0.5, 1.0, 1e3, 2**64, "1.0", True, [1, 2.0], {"b": 1, "a": [1.5]}]
-    + [{"a": {"b": None}}, [], {}, "é\u0000"],
-    "object": [{"request": "r-1"}, {}, {"a": [1.5, {"b": "c"}]}, [1], "x", 1, None],
+    + [{"a": {"b": None}}, [], {}, "é\u0000", "NaN", NAN, -INF, [INF], {"a": NAN}, 10**400]
+    + [[-(10**400)], 1e308, [1e-400]],
+    "object": [{"request": "r-1"}, {}, {"a": [1.5, {"b": "c"}]}, [1], "x", 1, None]
+    + [{"n": NAN}, {"n": [1e300, "Infinity"]}, {"n": 10**400}],
     "change": ["changed", "added", "removed", "moved", "", 1, None],
     "hex": ["4bf92f3577b34da6", "ABCDEF", "123", "1e5", "not-hex", "a" * 65, 123, None],
 }

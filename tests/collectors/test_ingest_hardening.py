@@ -52,3 +52,67 @@ def test_a_deep_line_in_one_file_does_not_stop_the_files_after_it(con, tmp_path)
     assert (summary.files, summary.ingested, summary.rejected) == (2, 1, 1)
     again = ingest(con, [folder])  # nothing is left half-done for the next run
     assert (again.unchanged_files, again.ingested, again.rejected) == (2, 0, 0)
+
+
+NOT_JSON = "holds NaN or Infinity, which JSON does not allow (RFC 8259)"
+OUT_OF_RANGE = "holds a number out of range (beyond a 64-bit float)"
+VALUES_READERS_CANNOT_TAKE = [
+    ('"old":1,"new":NaN', f'"new" {NOT_JSON}'),
+    ('"old":-Infinity,"new":1', f'"old" {NOT_JSON}'),
+    ('"old":1,"new":Infinity', f'"new" {NOT_JSON}'),
+    ('"old":1,"new":[1,NaN]', f'"new" {NOT_JSON}'),
+    ('"old":1,"new":{"a":{"b":-Infinity}}', f'"new" {NOT_JSON}'),
+    ('"old":1,"new":2,"attrs":{"x":NaN}', f'"attrs" {NOT_JSON}'),
+    ('"old":1,"new":1e400', f'"new" {OUT_OF_RANGE}'),
+    ('"old":-1E400,"new":1', f'"old" {OUT_OF_RANGE}'),
+    ('"old":1,"new":[2.5,1e999]', f'"new" {OUT_OF_RANGE}'),
+    ('"old":1,"new":1' + "0" * 400, f'"new" {OUT_OF_RANGE}'),
+    ('"old":1,"new":{"n":-1' + "0" * 400 + "}", f'"new" {OUT_OF_RANGE}'),
+    ('"old":1,"new":2,"attrs":{"x":[1e309]}', f'"attrs" {OUT_OF_RANGE}'),
+]
+VALUES_THAT_ARE_FINE = [
+    '"old":"NaN","new":["Infinity",{"NaN":"-Infinity"}]',
+    '"old":1e308,"new":-1.7976931348623157e308',
+    '"old":1e-400,"new":18446744073709551616',
+    '"old":1,"new":2,"attrs":{"note":"NaN or 1e400 as text","n":1e300}',
+]
+
+
+@pytest.mark.parametrize("lead", ["", " "], ids=["fast path", "exact path"])
+def test_nan_infinity_and_numbers_beyond_a_double_are_rejected_with_a_reason(con, lead):
+    """A leading space keeps a line off the fast path: both paths must refuse these."""
+    bad = [lead + line(f'"writer":"w",{tail}') for tail, _ in VALUES_READERS_CANNOT_TAKE]
+    fine = [lead + line(f'"writer":"w{n}",{tail}') for n, tail in enumerate(VALUES_THAT_ARE_FINE)]
+    summary = load_lines(con, bad + fine, "values")
+    assert rejects(con) == [(n, why) for n, (_, why) in enumerate(VALUES_READERS_CANNOT_TAKE, 1)]
+    assert summary.ingested == len(fine)
+
+
+OUTSIDE_YEARS = "is outside the years 0001-9999"
+NOT_RFC3339 = "is not an RFC 3339 timestamp with offset"
+TIMESTAMPS = [
+    ("0000-01-01T00:00:00Z", OUTSIDE_YEARS),
+    ("0001-01-01T00:30:00+01:00", OUTSIDE_YEARS),  # 0000-12-31 in UTC
+    ("9999-12-31T23:59:59-01:00", OUTSIDE_YEARS),  # year 10000 in UTC
+    ("2026-01-01T24:00:00Z", NOT_RFC3339),
+    ("2026-01-01T10:00:00+24:00", NOT_RFC3339),
+    ("2026-01-01T10:00:00+99:59", NOT_RFC3339),
+    ("2026-01-01T10:00:00-05:60", NOT_RFC3339),
+    ("2026-01-01T10:60:00Z", NOT_RFC3339),
+    ("0001-01-01T00:00:00Z", None),
+    ("9999-12-31T23:59:59.999999Z", None),
+    ("2026-01-01T23:59:59+23:59", None),
+]
+
+
+@pytest.mark.parametrize("key", ["ts", "source_ts"])
+@pytest.mark.parametrize("lead", ["", " "], ids=["fast path", "exact path"])
+def test_timestamps_a_reader_cannot_represent_are_rejected(con, key, lead):
+    lines = [
+        lead + json.dumps(event(**{key: ts, "writer": f"w{n}"}))
+        for n, (ts, _) in enumerate(TIMESTAMPS)
+    ]
+    summary = load_lines(con, lines, "ts")
+    expected = [(n, f'"{key}" {why}') for n, (_, why) in enumerate(TIMESTAMPS, 1) if why]
+    assert rejects(con) == expected
+    assert summary.ingested == len(TIMESTAMPS) - len(expected)
