@@ -73,6 +73,9 @@ class ExactView(View):
     def too_deep(self) -> str:
         return "too_deep"
 
+    def keys(self) -> str:
+        return "CASE WHEN r IS NOT NULL THEN json_keys(raw) END"
+
     def parse_checks(self) -> list[rules.Check]:
         return [
             rules.Check("r IS NULL AND json_valid(raw)", lit("not a JSON object")),
@@ -178,7 +181,7 @@ WITH parsed AS (
     -- Blank lines are not events. Trimming every line is slow: test the first byte first.
     WHERE starts_with(raw, '{{') OR (raw <> '' AND trim(raw, E' \\t\\r\\n') <> '')
 ), with_values AS (
-    SELECT *, {json_values}, {", ".join(rules.typed_values(EXACT))}
+    SELECT *, {json_values}, {", ".join(rules.typed_values(EXACT))}, {EXACT.keys()} AS keys
     FROM parsed
 ), classified AS (
     SELECT *, {skipped} AS skipped,

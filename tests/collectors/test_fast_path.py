@@ -140,12 +140,16 @@ def with_value(key: str, value, n: int) -> str:
 
 
 def kind_lines() -> list[str]:
-    """Each key given each sample of its kind, and each required key left out."""
+    """Each key given each sample of its kind, left out when required, and given twice."""
     lines = []
     for key, (kind, required, _) in EVENT_KEYS.items():
         lines += [with_value(key, value, n) for n, value in enumerate(SAMPLES[kind])]
         if required:
             lines.append(with_value(key, ..., -1))
+        # The key given twice, with the same plain value and with another sample.
+        for n, again in enumerate(SAMPLES[kind][:2]):
+            once = with_value(key, SAMPLES[kind][0], 100 + n)
+            lines.append(once[:-1] + f', "{key}": {json.dumps(again)}}}')
     return lines
 
 

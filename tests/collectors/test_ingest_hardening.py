@@ -116,3 +116,36 @@ def test_timestamps_a_reader_cannot_represent_are_rejected(con, key, lead):
     expected = [(n, f'"{key}" {why}') for n, (_, why) in enumerate(TIMESTAMPS, 1) if why]
     assert rejects(con) == expected
     assert summary.ingested == len(TIMESTAMPS) - len(expected)
+
+
+DUPLICATED = [
+    ('"writer":"w","old":1,"new":2,"entity":"b"', "entity"),  # HEAD gives entity "e"
+    ('"writer":"w","old":1,"new":2,"version":1,"version":"x"', "version"),
+    ('"writer":"w","writer":"w","old":1,"new":2', "writer"),  # the same value twice
+    ('"writer":"w","old":1,"new":2,"\\u0065ntity":"b"', "entity"),  # escaped, still "entity"
+    ('"writer":"w","actor":null,"actor":"x","old":1,"new":2', "actor"),
+    ('"writer":"w","old":1,"new":2,"attrs":{},"attrs":{"a":1}', "attrs"),
+    # Numbers the parser writes longer than given (1e10 as 10000000000.0): the length of
+    # the line must not hide the second "version" from the fast path.
+    ('"writer":"w","old":1e10,"new":1e10,"version":1,"version":2', "version"),
+    (
+        '"writer":"w","old":[1e10,1e10],"new":1,"attrs":{"a":1e10},"version":1,"version":2',
+        "version",
+    ),
+]
+NOT_DUPLICATED = [
+    '"writer":"w","old":1,"new":2,"level":"info","level":"debug"',  # not a contract key
+    '"writer":"w","old":{"entity":1},"new":2,"attrs":{"entity":"x","ts":1}',  # not top level
+    '"writer":"w","old":1,"new":2,"note":"\\"entity\\": twice, \\"entity\\""',
+]
+
+
+@pytest.mark.parametrize("lead", ["", " "], ids=["fast path", "exact path"])
+def test_a_contract_key_given_twice_is_rejected_naming_the_key(con, lead):
+    bad = [lead + line(tail) for tail, _ in DUPLICATED]
+    fine = [lead + line(tail.replace('"w"', f'"w{n}"')) for n, tail in enumerate(NOT_DUPLICATED)]
+    summary = load_lines(con, bad + fine, "dup")
+    assert rejects(con) == [
+        (n, f'duplicate key "{key}"') for n, (_, key) in enumerate(DUPLICATED, 1)
+    ]
+    assert summary.ingested == len(fine)
