@@ -149,15 +149,18 @@ def insert_sql(*, strict: bool = False) -> str:
     ``seq`` is ``base + line``, as on the exact path, so the two interleave in line order.
     Event ids are not looked up here: the caller deletes what turns out to be duplicate.
 
-    The tolerant parse (``TRY``) turns a malformed line into NULL, for the exact path to
-    reject; it copies every parsed row to do so (0.08 s of a 1.3 s insert of 1M lines).
-    The strict parse does not, and fails the whole statement on a malformed line instead,
-    which aborts the transaction: the caller tries it first and, if it fails, does the
-    batch again with the tolerant one (``ingest._in_transaction``).
+    Lines cut short (a writer killed mid-line) do not end in '}' and are left to the exact
+    path without a parse. Of the rest, the strict parse fails the whole statement on a
+    malformed line, which aborts the transaction; the caller then does the batch again
+    with the tolerant parse (``ingest._in_transaction``), which parses only what
+    ``json_valid`` passes. ``TRY`` would do the same but, on an error in a vector of 2,048
+    lines, evaluates that vector again line by line: with 1 % bad lines that is every
+    vector, and 1M lines took 4.5 s instead of 0.35 s to parse. The strict parse saves the
+    validation (~0.08 s per million lines) on clean batches.
     """
     parse = f"json_transform(raw, {lit(_TRANSFORM)})"
     if not strict:
-        parse = f"TRY({parse})"
+        parse = f"CASE WHEN json_valid(raw) THEN {parse} END"
     json_values = [f"{json_value(k)} AS {k}_json" for k in KEYS if EVENT_KEYS[k][0] == "json"]
     return f"""
 INSERT INTO events
@@ -167,7 +170,10 @@ SELECT ? + line, event_id, ts_value, r.entity, r.entity_type, r.field,
        lower(r.trace_id), lower(r.span_id), r.attrs, ?, line
 FROM (
     SELECT *,
-           coalesce(r.event_id, {derived_id(FAST.text)}) AS event_id
+           coalesce(r.event_id, {derived_id(FAST.text)}) AS event_id,
+           -- A column, then a filter on it: as the WHERE condition itself, DuckDB took
+           -- twice as long over the same expression.
+           {rules.accepted(FAST)} AS accepted
     FROM (
         SELECT *, {canonical_value("old")} AS old, {canonical_value("new")} AS new
         FROM (
@@ -175,11 +181,13 @@ FROM (
                    {FAST.keys()} AS keys
             FROM (
                 SELECT line, raw, {parse} AS r
-                FROM ingest_batch WHERE starts_with(raw, '{{')
+                FROM ingest_batch
+                WHERE starts_with(raw, '{{')
+                  AND (ends_with(raw, E'}}\n') OR ends_with(raw, E'}}\r\n'))
             )
             WHERE r IS NOT NULL
         )
     )
 )
-WHERE {rules.accepted(FAST)}
+WHERE accepted
 """

@@ -175,8 +175,9 @@ def stage_sql() -> str:
 CREATE OR REPLACE TEMP TABLE ingest_stage AS
 WITH parsed AS (
     SELECT line, raw, line IN (SELECT line FROM ingest_too_deep) AS too_deep,
-           CASE WHEN starts_with(raw, '{{') OR ltrim(raw, E' \\t\\r\\n')[1] = '{{'
-                THEN TRY(json_transform(raw, {lit(_TRANSFORM)})) END AS r
+           -- json_valid first, not TRY: see fast_path.insert_sql.
+           CASE WHEN (starts_with(raw, '{{') OR ltrim(raw, E' \\t\\r\\n')[1] = '{{')
+                 AND json_valid(raw) THEN json_transform(raw, {lit(_TRANSFORM)}) END AS r
     FROM ingest_batch
     -- Blank lines are not events. Trimming every line is slow: test the first byte first.
     WHERE starts_with(raw, '{{') OR (raw <> '' AND trim(raw, E' \\t\\r\\n') <> '')

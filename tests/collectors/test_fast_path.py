@@ -259,6 +259,19 @@ def test_a_broken_line_that_looks_whole_is_rejected_and_the_batch_still_goes_fas
     assert after == default  # the fast path's settings are put back after the rollback
 
 
+def test_lines_cut_short_never_reach_the_strict_parse(monkeypatch):
+    """A line cut short (a writer killed mid-line) does not end in '}': it goes to the exact
+    path without failing the strict parse, so the batch is parsed once. Were it to fail,
+    the tolerant parse, made to fail here, would be used."""
+    monkeypatch.setattr(ingest_module, "_FAST", "SELECT error('parsed again: ' || $1 || $2)")
+    whole = [json.dumps(event(event_id=f"e-{i}")) for i in range(4)]
+    cut = [line[: len(line) // 2] for line in whole[:2]] + [whole[0][:-1] + " ", "{"]
+    summary, rows, rejected = stored(whole[:2] + cut + whole[2:])
+    assert (summary.ingested, summary.fast) == (4, 4)
+    assert [row[-1] for row in rows] == [1, 2, 7, 8]
+    assert rejected == [(n, "invalid JSON") for n in (3, 4, 5, 6)]
+
+
 def test_a_batch_that_fails_leaves_the_connection_as_it_found_it(monkeypatch):
     # A statement that fails while the batch is registered and the settings changed.
     failing = "SELECT CAST($2 AS INTEGER) + $1"
