@@ -21,6 +21,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from audit.errors import AuditError
+from audit.errors import first_line as error_line
 from audit.event import MAX_DEPTH
 from collectors import canonical, fast_path, sources, validate
 from collectors.canonical import json_depth
@@ -41,6 +43,7 @@ class IngestSummary:
     fast: int = 0  # of those ingested, how many the fast path stored (the rest: exact path)
     duplicates: int = 0
     skipped: int = 0  # ordinary log lines (their "event" is not field.transition)
+    skipped_entries: int = 0  # folder entries not read: FIFOs, devices, broken links
     pending_lines: int = 0  # incomplete last lines left for the next ingest
     reasons: Counter = field(default_factory=Counter)  # rejected lines by reason
 
@@ -80,19 +83,20 @@ def _line_ends(data: bytes | memoryview, step: int = 1 << 20) -> np.ndarray:
         return np.concatenate(list(halves))
 
 
-def lines_table(
-    data: bytes | memoryview, first_line: int
-) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+Invalid = tuple[int, str, str, int]  # line, raw text, reason, byte in the line
+
+
+def lines_table(data: bytes | memoryview, first_line: int) -> tuple[pa.Table, list[Invalid]]:
     """Arrow (line, raw) over complete newline-terminated lines, without copying the bytes.
 
     Returns the table and the lines that are not valid UTF-8 (blanked in the table, reported
-    with their reason), which are rare enough to find one by one.
+    with where in the line the bad byte is), which are rare enough to find one by one.
     """
     ends = _line_ends(data)
     offsets = np.concatenate(([0], ends)).astype(np.int64)
     n = len(ends)
     raw = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-    invalid: list[tuple[int, str, str]] = []
+    invalid: list[Invalid] = []
     try:
         raw.validate(full=True)
     except pa.ArrowInvalid:
@@ -102,13 +106,8 @@ def lines_table(
                 texts.append(line.decode("utf-8"))
             except UnicodeDecodeError as exc:
                 texts.append("")
-                invalid.append(
-                    (
-                        first_line + i,
-                        line.decode("utf-8", "backslashreplace"),
-                        f"invalid UTF-8 at byte {exc.start}",
-                    )
-                )
+                raw = line.decode("utf-8", "backslashreplace")
+                invalid.append((first_line + i, raw, "invalid UTF-8", exc.start))
         raw = pa.array(texts, pa.large_string())
     numbers = pa.array(np.arange(first_line, first_line + n, dtype=np.int64))
     table = pa.table({"line": numbers, "raw": raw})
@@ -163,12 +162,17 @@ def _load_batch(
     if rest is not None and rest.num_rows:
         out.add(_exact_path(con, source, seq0, rest))
     if invalid:
-        con.executemany(
-            "INSERT INTO rejected_events (source, line, raw, reason) VALUES (?, ?, ?, ?)",
-            [(source, n, raw[:MAX_RAW], reason) for n, raw, reason in invalid],
-        )
-        out.reasons.update(reason for _, _, reason in invalid)
+        _reject(con, source, [(n, raw, reason, at) for n, raw, reason, at in invalid])
+        out.reasons.update(reason for _, _, reason, _ in invalid)
     return out
+
+
+def _reject(con: duckdb.DuckDBPyConnection, source: str, rows: list[Invalid]) -> None:
+    """Record rejected lines found in Python (few: row by row is fine)."""
+    con.executemany(
+        "INSERT INTO rejected_events (source, line, raw, reason, at_byte) VALUES (?, ?, ?, ?, ?)",
+        [(source, n, raw[:MAX_RAW], reason, at) for n, raw, reason, at in rows],
+    )
 
 
 def _settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -338,8 +342,16 @@ def load_lines(
 Progress = Callable[[int], None]
 
 
+TAIL_GRACE_S = 600.0
+UNFINISHED = "unfinished last line (the file stopped changing before its end)"
+
+
 def _ingest_one(
-    con: duckdb.DuckDBPyConnection, path: str, advance: Progress, notify: Callable[[str], None]
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    advance: Progress,
+    notify: Callable[[str], None],
+    tail_grace_s: float,
 ) -> IngestSummary:
     summary = IngestSummary(files=1)
     resume = sources.plan_resume(con, path)
@@ -352,24 +364,41 @@ def _ingest_one(
         advance(resume.offset)
     if resume.restarted:
         notify(f"{path} changed since it was last ingested; reading it again from the start")
-    offset, line_no = resume.offset, resume.lines + 1
+    # Lines begun so far; where the last one was taken before its newline (it was complete
+    # JSON), what follows continues it and keeps its number.
+    offset, lines, continues = resume.offset, resume.lines, resume.continues
 
     def store_chunk(chunk: sources.Chunk, first_line: int, strict: bool) -> IngestSummary:
         if resume.restarted and first_line == 1:
             con.execute("DELETE FROM rejected_events WHERE source = ?", [key])
         batch = _load_batch(con, key, first_line, chunk.data, strict=strict)
-        sources.remember(con, path, chunk.end_offset, first_line + batch.lines - 1)
+        # A chunk of white space alone (no newline) begins, or continues, one line.
+        sources.remember(con, path, chunk.end_offset, first_line - 1 + max(batch.lines, 1))
         return batch
 
     for chunk in sources.read_chunks(path, resume):
-        batch = _in_transaction(con, partial(store_chunk, chunk, line_no))
+        first = lines if continues else lines + 1
+        batch = _in_transaction(con, partial(store_chunk, chunk, first))
         summary.add(batch)
-        line_no += batch.lines
+        lines, continues = first - 1 + max(batch.lines, 1), chunk.unterminated
         offset = chunk.end_offset
         advance(chunk.nbytes)
-    if sources.pending_tail(path, offset):
-        summary.pending_lines = 1
-        notify(f"{path}: last line is incomplete (still being written?); left for the next ingest")
+    tail = sources.pending_tail(path, offset)
+    if tail:
+        line = lines if continues else lines + 1
+        if b"\n" not in tail and sources.unchanged_for(path) >= tail_grace_s:
+            # Its writer is gone: a line it will never finish is a reject, not a wait.
+            con.execute("BEGIN")
+            _reject(con, key, [(line, tail.decode("utf-8", "backslashreplace"), UNFINISHED, None)])
+            sources.remember(con, path, offset + len(tail), line)
+            con.execute("COMMIT")
+            summary.reasons[UNFINISHED] += 1
+        else:
+            summary.pending_lines = 1
+            notify(
+                f"{path}: last line is incomplete (still being written?); left for the next "
+                f"ingest, rejected once the file has not changed for {tail_grace_s:g} s"
+            )
     return summary
 
 
@@ -379,15 +408,23 @@ def ingest(
     *,
     progress: bool = False,
     notify: Callable[[str], None] | None = None,
+    tail_grace_s: float = TAIL_GRACE_S,
 ) -> IngestSummary:
     """Ingest files, folders (recursively: *.jsonl, *.log, *.json) and '-' (stdin).
 
     Re-ingesting is a no-op; a file that grew loads only its new lines; bad lines are kept in
-    ``rejected_events`` with their reason and the ingest goes on.
+    ``rejected_events`` with their reason and the ingest goes on. A folder entry that is not
+    a regular file is named through ``notify`` and counted. An incomplete last line waits
+    for its writer, and is rejected once its file has not changed for ``tail_grace_s``.
     """
     notify = notify or (lambda msg: print(msg, file=sys.stderr))
-    files = sources.discover([str(p) for p in paths])
     total = IngestSummary()
+
+    def skip(path: str, why: str) -> None:
+        notify(f"skipped {path}: {why}")
+        total.skipped_entries += 1
+
+    files = sources.discover([str(p) for p in paths], skip)
     sizes = [0 if p == sources.STDIN else Path(p).stat().st_size for p in files]
     bar = _progress_bar(sum(sizes)) if progress else None
     with bar or nullcontext():
@@ -400,7 +437,11 @@ def ingest(
                 if bar:
                     bar.advance(task, n)
 
-            total.add(_ingest_one(con, path, advance, notify))
+            try:
+                total.add(_ingest_one(con, path, advance, notify, tail_grace_s))
+            except duckdb.Error as exc:
+                # Bad lines are rejected, not raised: this is the store or a bug. Name the file.
+                raise AuditError(f"{path}: not ingested: {error_line(exc)}") from exc
     return total
 
 

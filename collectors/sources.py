@@ -3,15 +3,18 @@
 A file is read in large blocks and cut at line ends. The store remembers how far each file
 was consumed (bytes and lines) with fingerprints of its head and of the bytes before that
 point; a file that only grew since is read from there, one that was rewritten is read again
-from the start (event ids keep that idempotent).
+from the start (event ids keep that idempotent). Where the consumed part ends inside a line
+(a last line taken before its newline), what follows continues that line and its number.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +30,7 @@ BLOCK = 256 * 1024 * 1024  # fewer, larger batches: each one pays a de-duplicati
 _HEAD = 64 * 1024
 _TAIL = 4 * 1024
 STDIN = "-"
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some editors put first
 
 
 @dataclass
@@ -34,18 +38,43 @@ class Chunk:
     data: bytes | memoryview  # complete lines, each ending in a newline
     end_offset: int  # file position once this chunk is stored
     nbytes: int  # bytes of the file this chunk covers (for progress)
+    unterminated: bool = False  # the chunk ends inside its last line (taken without newline)
 
 
 @dataclass
 class Resume:
     offset: int = 0
-    lines: int = 0
+    lines: int = 0  # lines begun in the bytes consumed so far
     unchanged: bool = False
     restarted: bool = False  # the file changed under us: read it all again
+    continues: bool = False  # the consumed bytes end inside line ``lines``
 
 
-def discover(paths: list[str]) -> list[str]:
-    """Expand folders (recursively) into their event files; keep '-' for stdin."""
+def _not_a_file(path: Path) -> str | None:
+    """Why an entry of a folder is not read (None: a regular file, or a folder to search)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    return "not a regular file"
+
+
+def discover(paths: list[str], skip: Callable[[str, str], None] | None = None) -> list[str]:
+    """Expand folders (recursively) into their event files; keep '-' for stdin.
+
+    In a folder, an entry with an event file's name that cannot be read as a file (a FIFO,
+    which would block the ingest, a device, a broken symbolic link) is passed to
+    ``skip(path, why)``; reading on without it would leave the user guessing."""
     found: list[str] = []
     for raw in paths:
         if raw == STDIN:
@@ -54,8 +83,14 @@ def discover(paths: list[str]) -> list[str]:
         path = Path(raw)
         if path.is_dir():
             seal_abandoned(path)  # spool files of dead writers become *.jsonl first
-            files = sorted({p for pat in PATTERNS for p in path.rglob(pat) if p.is_file()})
-            found.extend(str(p) for p in files)
+            entries = sorted({p for pat in PATTERNS for p in path.rglob(pat)})
+            for entry in entries:
+                why = _not_a_file(entry)
+                if why is None:
+                    if entry.is_file():
+                        found.append(str(entry))
+                elif skip is not None:
+                    skip(str(entry), why)
         elif path.is_file():
             found.append(str(path))
         elif path.exists():
@@ -91,8 +126,19 @@ def plan_resume(con: duckdb.DuckDBPyConnection, path: str) -> Resume:
     size, lines, head, tail = row[0]
     current = os.path.getsize(path)
     if current >= size and fingerprints(path, size) == (head, tail):
-        return Resume(offset=size, lines=lines, unchanged=current == size)
+        return Resume(
+            offset=size,
+            lines=lines,
+            unchanged=current == size,
+            continues=lines > 0 and _last_byte(path, size) != b"\n",
+        )
     return Resume(restarted=True)
+
+
+def _last_byte(path: str, end: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(max(0, end - 1))
+        return f.read(1)
 
 
 def remember(con: duckdb.DuckDBPyConnection, path: str, offset: int, lines: int) -> None:
@@ -117,7 +163,8 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
     """Complete lines from ``resume.offset`` on, in blocks.
 
     A last line without a newline is taken only if it is complete JSON (a writer may be in
-    the middle of it); otherwise it is left for the next ingest.
+    the middle of it); otherwise it is left for the next ingest. A byte order mark before
+    the first line is not part of it.
     """
     is_stdin = path == STDIN
     f = sys.stdin.buffer if is_stdin else open(path, "rb")  # noqa: SIM115 - closed below
@@ -127,9 +174,15 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
             if array is not None:
                 yield array
                 return
-        if not is_stdin:
-            f.seek(resume.offset)
         offset, carry = resume.offset, b""
+        if offset == 0:
+            head = f.read(len(BOM))
+            if head == BOM:
+                offset = len(BOM)
+            elif is_stdin:
+                carry = head  # stdin cannot seek back; a file can, without a copy
+        if not is_stdin:
+            f.seek(offset)
         while True:
             want = BLOCK
             if not is_stdin:
@@ -144,7 +197,7 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
             if eof:
                 if not data.strip():  # nothing but white space after the last line
                     if data:
-                        yield Chunk(b"", offset + len(data), len(data))
+                        yield Chunk(b"", offset + len(data), len(data), unterminated=True)
                     break
                 if not (is_stdin or _is_complete_json(data)):
                     break  # a line still being written: leave it for next time
@@ -157,7 +210,7 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
             # A view, not a slice: slicing would copy the whole block once more.
             complete, carry = memoryview(data)[: cut + 1], data[cut + 1 :]
             offset += len(complete) - added_newline
-            yield Chunk(complete, offset, len(complete))
+            yield Chunk(complete, offset, len(complete), unterminated=added_newline)
             if eof:
                 break
     finally:
@@ -167,14 +220,14 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
 
 def _json_array(f: BinaryIO) -> Chunk | None:
     """A .json file holding one array of events: each element counts as a line."""
-    head = f.read(64).lstrip()
+    head = f.read(64).removeprefix(BOM).lstrip()
     f.seek(0)
     if not head.startswith(b"["):
         return None
     data = f.read()
     f.seek(0)
     try:
-        items = orjson.loads(data)
+        items = orjson.loads(data.removeprefix(BOM))
     except orjson.JSONDecodeError:
         return None
     if not isinstance(items, list):
@@ -183,6 +236,15 @@ def _json_array(f: BinaryIO) -> Chunk | None:
     return Chunk(lines, len(data), len(data))
 
 
-def pending_tail(path: str, offset: int) -> bool:
-    """True when bytes after ``offset`` were left unread (an incomplete last line)."""
-    return path != STDIN and os.path.getsize(path) > offset
+def pending_tail(path: str, offset: int) -> bytes:
+    """The bytes after ``offset`` that were left unread (an incomplete last line), if any."""
+    if path == STDIN or os.path.getsize(path) <= offset:
+        return b""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def unchanged_for(path: str) -> float:
+    """Seconds since the file was last written."""
+    return time.time() - os.stat(path).st_mtime

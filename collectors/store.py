@@ -105,6 +105,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         SELECT * FROM events WHERE coalesce(attrs->>'rejected' <> 'true', true);
         """,
     ),
+    (
+        4,
+        """
+        -- Where in a rejected line the problem is (its byte), when known: kept beside the
+        -- reason so that reasons stay few and countable.
+        ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS at_byte BIGINT;
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -23,6 +23,14 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
         wait: WaitOption = LOCK_WAIT_S,
         as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+        tail_grace: Annotated[
+            float | None,
+            typer.Option(
+                help="Seconds a file must stay unchanged before its unfinished last line "
+                "is rejected rather than left for its writer [default: 600].",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Load field-transition events; re-running is a no-op, grown files load new lines."""
         from collectors.ingest import ingest as run_ingest
@@ -31,7 +39,8 @@ def register(app: typer.Typer) -> None:
         started = time.perf_counter()
         con = open_store(db, wait_s=wait)
         try:
-            summary = run_ingest(con, paths, progress=True)
+            grace = {} if tail_grace is None else {"tail_grace_s": tail_grace}
+            summary = run_ingest(con, paths, progress=True, **grace)
         finally:
             con.close()
         elapsed = time.perf_counter() - started
@@ -39,10 +48,12 @@ def register(app: typer.Typer) -> None:
             print(json.dumps({**summary.as_dict(), "seconds": round(elapsed, 3)}))
             return
         unchanged = f" ({summary.unchanged_files} unchanged)" if summary.unchanged_files else ""
+        skipped = summary.skipped_entries
+        not_files = f"; {skipped:,} folder entries skipped (not files)" if skipped else ""
         print(
             f"{summary.files} file(s){unchanged} into {resolve_db(db)} in {elapsed:.2f} s: "
             f"{summary.ingested:,} ingested, {summary.duplicates:,} duplicates skipped, "
-            f"{summary.skipped:,} other log lines skipped, {summary.rejected:,} rejected"
+            f"{summary.skipped:,} other log lines skipped, {summary.rejected:,} rejected{not_files}"
         )
         for reason, count in summary.reasons.most_common(5):
             print(f"  rejected {count:,}× {printable(reason)}", file=sys.stderr)

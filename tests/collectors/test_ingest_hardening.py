@@ -149,3 +149,117 @@ def test_a_contract_key_given_twice_is_rejected_naming_the_key(con, lead):
         (n, f'duplicate key "{key}"') for n, (_, key) in enumerate(DUPLICATED, 1)
     ]
     assert summary.ingested == len(fine)
+
+
+def lines_of(con) -> list[tuple[int, str]]:
+    return con.execute("SELECT line, new FROM events ORDER BY seq").fetchall()
+
+
+def test_line_numbers_hold_after_a_last_line_was_taken_before_its_newline(con, tmp_path):
+    path = tmp_path / "grow.jsonl"
+    first = [json.dumps(event(new=f"v{i}")) for i in range(1, 6)]
+    path.write_text("\n".join(first) + "\n" + json.dumps(event(new="v6")))  # no newline yet
+    assert ingest(con, [path]).ingested == 6
+    with open(path, "a") as f:  # the writer ends line 6, then writes lines 7 and 8
+        f.write("\n" + json.dumps(event(new="v7")) + "\n" + json.dumps(event(new="v8")) + "\n")
+    assert ingest(con, [path]).ingested == 2
+    assert lines_of(con) == [(n, f'"v{n}"') for n in range(1, 9)]
+
+
+def test_text_added_to_a_taken_last_line_belongs_to_that_line(con, tmp_path):
+    path = tmp_path / "grow.jsonl"
+    path.write_text(json.dumps(event(new="v1")) + "\n" + json.dumps(event(new="v2")))
+    ingest(con, [path])
+    with open(path, "a") as f:  # line 2 goes on: whatever follows is still line 2
+        f.write(" trailing words\n" + json.dumps(event(new="v3")) + "\n")
+    summary = ingest(con, [path])
+    assert (summary.ingested, summary.rejected) == (1, 1)
+    assert rejects(con) == [(2, "invalid JSON")]
+    assert lines_of(con) == [(1, '"v1"'), (2, '"v2"'), (3, '"v3"')]
+
+
+BOM = "\ufeff"
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(con, tmp_path):
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_text(BOM + json.dumps(event(new="a")) + "\n" + json.dumps(event(new="b")) + "\n")
+    array = tmp_path / "bom.json"
+    array.write_text(BOM + json.dumps([event(new="c")]))
+    summary = ingest(con, [jsonl, array])
+    assert (summary.ingested, summary.rejected) == (3, 0)
+    assert ingest(con, [jsonl, array]).unchanged_files == 2
+
+
+def test_a_byte_order_mark_elsewhere_is_still_an_error(con, tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_text(json.dumps(event(new="a")) + "\n" + BOM + json.dumps(event(new="b")) + "\n")
+    assert ingest(con, [path]).rejected == 1
+
+
+def test_invalid_utf8_reasons_are_one_reason_with_the_byte_in_a_column(con, tmp_path):
+    path = tmp_path / "bytes.jsonl"
+    path.write_bytes(
+        b'{"a": "\xff"}\n{"bb": "\xfe"}\n\xc3\n' + json.dumps(event()).encode() + b"\n"
+    )
+    summary = ingest(con, [path])
+    assert summary.reasons == {"invalid UTF-8": 3}
+    rows = con.execute("SELECT line, reason, at_byte FROM rejected_events ORDER BY line")
+    assert rows.fetchall() == [
+        (1, "invalid UTF-8", 7),
+        (2, "invalid UTF-8", 8),
+        (3, "invalid UTF-8", 0),
+    ]
+
+
+def test_entries_that_are_not_regular_files_are_named_and_counted(con, tmp_path):
+    import os
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "good.jsonl").write_text(json.dumps(event()) + "\n")
+    os.mkfifo(folder / "pipe.jsonl")
+    (folder / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    (folder / "null.log").symlink_to("/dev/null")
+    (folder / "sub.json").mkdir()  # a folder with a matching name is searched, not skipped
+    (folder / "sub.json" / "inner.jsonl").write_text(json.dumps(event(new="c")) + "\n")
+    told: list[str] = []
+    summary = ingest(con, [folder], notify=told.append)
+    assert (summary.files, summary.ingested, summary.skipped_entries) == (2, 2, 3)
+    assert sorted(told) == [
+        f"skipped {folder / 'gone.jsonl'}: a broken symbolic link",
+        f"skipped {folder / 'null.log'}: a device, not a regular file",
+        f"skipped {folder / 'pipe.jsonl'}: a FIFO, not a regular file",
+    ]
+
+
+def test_an_unfinished_last_line_is_rejected_once_the_file_stopped_changing(con, tmp_path):
+    import os
+    import time
+
+    path = tmp_path / "dead.jsonl"
+    path.write_text(json.dumps(event(new="v1")) + "\n" + '{"event": "field.trans')
+    told: list[str] = []
+    summary = ingest(con, [path], notify=told.append, tail_grace_s=600)
+    assert (summary.ingested, summary.pending_lines, summary.rejected) == (1, 1, 0)
+    assert "incomplete" in told[0]
+    old = time.time() - 601  # the writer died ten minutes ago
+    os.utime(path, (old, old))
+    told.clear()
+    summary = ingest(con, [path], notify=told.append, tail_grace_s=600)
+    assert (summary.pending_lines, summary.rejected) == (0, 1)
+    assert rejects(con) == [(2, "unfinished last line (the file stopped changing before its end)")]
+    assert told == []
+    summary = ingest(con, [path], notify=told.append, tail_grace_s=600)
+    assert (summary.unchanged_files, told) == (1, [])  # nothing left to warn about
+
+
+def test_a_failure_of_the_store_names_the_file(con, tmp_path, monkeypatch):
+    from audit.errors import AuditError
+    from collectors import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "_FAST_STRICT", "SELECT CAST($2 AS INTEGER) + $1")
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(event()) + "\n")
+    with pytest.raises(AuditError, match=f"^{path}: not ingested: Conversion Error"):
+        ingest(con, [path])
