@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_event import event
@@ -368,10 +369,12 @@ def test_line_ends_are_found_whichever_way_the_input_is_split(data, step):
     assert _line_ends(data, step=step).tolist() == expected
 
 
-def test_a_blind_write_is_stored_with_old_unknown_not_null(con):
-    """`changed` without `old`: the writer did not read the value (docs/contract.md §1)."""
+@pytest.mark.parametrize("lead", [b"", b" "], ids=["fast path", "exact path"])
+def test_a_blind_write_is_stored_with_old_unknown_not_null(con, lead):
+    """`changed` without `old`: the writer did not read the value (docs/contract.md §1).
+    A leading space keeps a line off the fast path: both paths take it."""
     lines = [orjson.dumps(event(old=..., new="b")), orjson.dumps(event(old=None, new="c"))]
-    summary = load_lines(con, lines, "blind")
-    assert (summary.ingested, summary.rejected) == (2, 0)
+    summary = load_lines(con, [lead + line for line in lines], "blind")
+    assert (summary.ingested, summary.rejected, summary.fast) == (2, 0, 0 if lead else 2)
     rows = con.execute("SELECT change, old, new FROM events ORDER BY seq").fetchall()
     assert rows == [("changed", None, '"b"'), ("changed", "null", '"c"')]
