@@ -151,10 +151,10 @@ def canonical_value(key: str) -> str:
         f"OR (({real} OR length({f}) > 309) AND NOT isfinite({as_double}))"
     )
     return (
-        f"CASE WHEN starts_with({f}, '{{') OR starts_with({f}, '[') "
+        f"CASE WHEN {_is(key, STRING)} THEN {key}_json "  # most values: tested first
+        f"WHEN starts_with({f}, '{{') OR starts_with({f}, '[') "
         f"THEN CASE WHEN {python_only} THEN {SQL_FUNCTION}({f})::JSON "
         f"ELSE {key}_json::VARIANT::JSON END "
-        f"WHEN {_is(key, STRING)} THEN {key}_json "
         f"WHEN {not_finite} THEN NULL "
         f"WHEN {real} AND {as_double} = trunc({as_double}) AND abs({as_double}) < {_MAX_SAFE_INT} "
         f"THEN TRY_CAST({as_double} AS BIGINT)::VARCHAR::JSON ELSE {key}_json END"
