@@ -27,6 +27,11 @@ PROBLEM_FUNCTION = "audit_json_problem"
 # lists of objects: ids, statuses, counts) skips the walk that normalises floats, which is
 # most of the cost. Strings such as "v1.2" match too: that only costs the walk.
 _MAYBE_FLOAT = re.compile(r"[0-9][.eE]")
+# orjson reads an integer beyond 64 bits as a float, silently: a run of 20 digits sends the
+# text through the json module, whose integers are exact, and orjson then writes them as
+# fragments of JSON text.
+_LONG_DIGITS = re.compile(r"[0-9]{20}")
+_INT64 = 2**63
 
 
 def canonical_text(json_text: str | None) -> str | None:
@@ -37,10 +42,24 @@ def canonical_text(json_text: str | None) -> str | None:
     """
     if json_text is None:
         return None
-    value = orjson.loads(json_text)
-    if _MAYBE_FLOAT.search(json_text):
-        value = normalise(value)
+    if _LONG_DIGITS.search(json_text):
+        value = _exact(normalise(json.loads(json_text, parse_constant=_constant)))
+    else:
+        value = orjson.loads(json_text)
+        if _MAYBE_FLOAT.search(json_text):
+            value = normalise(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _exact(value):
+    """Integers orjson cannot write (beyond 64 bits) as their own JSON text."""
+    if type(value) is int and not -_INT64 <= value < 2 * _INT64:
+        return orjson.Fragment(str(value))
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
 
 
 class _NotJson(ValueError):

@@ -61,3 +61,11 @@ def test_keys_are_sorted_at_every_depth_in_sql(con):
     # Nothing here sends the value to Python: no float, escape or long number.
     value = {"b": [{"z": 1, "y": {"d": None, "c": "x"}}], "a": True, "B": -0}
     assert stored_old(con, [value]) == ['{"B":0,"a":true,"b":[{"y":{"c":"x","d":null},"z":1}]}']
+
+
+def test_integers_beyond_64_bits_inside_a_container_stay_exact(con):
+    big = [-(2**65), 2**64 + 1, 10**30]
+    value = {"c": big, "n": {"x": 2**70, "f": 1.0}}
+    assert stored_old(con, [value]) == [
+        json.dumps({"c": big, "n": {"f": 1, "x": 2**70}}, separators=(",", ":"), sort_keys=True)
+    ]
