@@ -20,11 +20,8 @@ import functools
 import inspect
 import itertools
 import os
-import re
-import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -32,7 +29,6 @@ import orjson
 from audit import health, settings
 from audit.diff import MISSING, SCALARS, Change, diff, patch
 from audit.emit import emit
-from audit.event import RFC3339_PATTERN
 from audit.stamp import (
     clone,
     is_document,
@@ -41,6 +37,7 @@ from audit.stamp import (
     stamp,
     version_of,
 )
+from audit.timestamps import as_timestamp, now
 from audit.writer import current_writer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,45 +60,6 @@ os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat it
 def new_id() -> str:
     """A 32-hex-digit id unique across processes (random prefix) and within one (counter)."""
     return f"{_prefix}{next(_counter):016x}"
-
-
-_second: tuple[int, str] = (0, "")
-
-
-def now_iso() -> str:
-    """The clock as RFC 3339 UTC with microseconds (the date part is formatted once a
-    second: this runs on every tracked write)."""
-    global _second
-    sec, ns = divmod(time.time_ns(), 1_000_000_000)
-    cached = _second
-    if cached[0] != sec:
-        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return f"{cached[1]}.{ns // 1000:06d}+00:00"
-
-
-_RFC3339 = re.compile(RFC3339_PATTERN)
-
-
-def as_timestamp(value: Any) -> str | None:
-    """RFC 3339 text for a datetime, epoch seconds, or ISO 8601 text; without an offset
-    (naive) it is UTC. RFC 3339 text is kept as it is; text that is no timestamp too (the
-    ingest rejects it with its reason: the instrumentation does not raise into the write)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if _RFC3339.fullmatch(value):
-            return value
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.isoformat()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC).isoformat()
-    raise TypeError(f"not a timestamp: {value!r}")
 
 
 # --- annotations of the write in progress ---------------------------------------------------
@@ -128,6 +86,26 @@ def annotate(*, source_ts: Any = None, attrs: Mapping[str, Any] | None = None) -
 # --- building events -------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class About:
+    """Who and what of a write, as its caller describes it; None: not given, so the
+    `audit.writer` scope and the settings decide (`_who`), or the event goes without.
+
+    ``source_ts``: a timestamp (see `annotate`); for ``@tracked`` also a callable on the
+    document after the write. ``write_id``: default a new id.
+    """
+
+    entity_type: str | None = None
+    writer: str | None = None
+    actor: str | None = None
+    source_ts: Any = None
+    attrs: Mapping[str, Any] | None = None
+    write_id: str | None = None
+
+
+_NOTHING_SAID = About()
+
+
 def build_events(
     entity: str,
     changes: list[Change],
@@ -144,9 +122,10 @@ def build_events(
     ts: str | None = None,
 ) -> list[dict[str, Any]]:
     """Contract events (docs/contract.md §1) for ``changes``, sharing one ``write_id``."""
-    ts = ts or now_iso()
+    ts = ts or now()
     write_id = write_id or new_id()
-    source_ts = as_timestamp(source_ts)
+    if source_ts is not None:
+        source_ts = as_timestamp(source_ts)
     attrs = dict(attrs) if attrs else None
     events = []
     for field, change, old, new in changes:
@@ -191,20 +170,15 @@ def _who(writer: str | None, actor: str | None) -> tuple[str, str | None, int | 
 def _write(
     s: settings.Settings,
     entity: Any,
+    about: About,
     before: Any,
     after_plain: Any,
     after_doc: Any,
     *,
     base_version: int | None,
     version: int | None,
-    stamp_doc: bool,
-    writer: str | None = None,
-    actor: str | None = None,
-    entity_type: str | None = None,
-    source_ts: Any = None,
-    write_id: str | None = None,
-    attrs: Mapping[str, Any] | None = None,
     changes: list[Change] | None = None,
+    stamp_doc: bool = True,
     quiet: bool = False,
 ) -> list[dict[str, Any]]:
     """Diff (unless the caller did), stamp, emit: the one path every tracked write takes.
@@ -219,11 +193,11 @@ def _write(
         changes = diff(before, after_plain, rules=s.rules)
     if not changes:
         return []
-    name, actor, priority = _who(writer, actor)
+    name, actor, priority = _who(about.writer, about.actor)
     if version is None and (base_version is not None or s.versions == "always"):
         version = (base_version or 0) + 1
-    write_id = write_id or new_id()
-    ts = now_iso()
+    write_id = about.write_id or new_id()
+    ts = now()
     if stamp_doc and after_doc is not None:
         try:
             stamp(
@@ -235,9 +209,9 @@ def _write(
     if quiet:
         return []
     events = build_events(
-        str(entity), changes, writer=name, actor=actor, entity_type=entity_type,
-        write_id=write_id, base_version=base_version, version=version, source_ts=source_ts,
-        priority=priority, attrs=attrs, ts=ts,
+        str(entity), changes, writer=name, actor=actor, entity_type=about.entity_type,
+        write_id=write_id, base_version=base_version, version=version,
+        source_ts=about.source_ts, priority=priority, attrs=about.attrs, ts=ts,
     )
     return emit(events)
 
@@ -281,11 +255,10 @@ def record(
             old = {}  # a new entity: its fields are added
         elif new is None and isinstance(old, Mapping):
             new = {}  # a deleted entity: its fields are removed
+        about = About(entity_type, writer, actor, source_ts, attrs, write_id)
         return _write(
-            s, entity, old, new, after,
-            base_version=base_version, version=version, stamp_doc=stamp, writer=writer,
-            actor=actor, entity_type=entity_type, source_ts=source_ts, write_id=write_id,
-            attrs=attrs, quiet=not s.enabled,
+            s, entity, about, old, new, after, base_version=base_version, version=version,
+            stamp_doc=stamp, quiet=not s.enabled,
         )
     except Exception as exc:
         health.dropped("instrumentation", exc)
@@ -327,26 +300,13 @@ class _Tracker:
     the text is parsed back for the diff.
     """
 
-    __slots__ = (
-        "s", "doc", "entity", "entity_type", "before", "before_json", "base_version",
-        "writer", "source_ts", "attrs", "annotations", "token", "events",
-    )
+    __slots__ = ("s", "doc", "entity", "about", "before", "before_json", "base_version",
+                 "annotations", "token", "events")
 
-    def __init__(
-        self,
-        doc: Any,
-        entity: Any,
-        entity_type: str | None,
-        writer: str | None,
-        source_ts: Any,
-        attrs: Mapping[str, Any] | None,
-    ):
+    def __init__(self, doc: Any, entity: Any, about: About):
         self.s = s = settings.current()
         self.doc = doc
-        self.entity_type = entity_type
-        self.writer = writer
-        self.source_ts = source_ts
-        self.attrs = attrs
+        self.about = about
         self.events: list[dict[str, Any]] = []
         self.annotations: dict[str, Any] = {}
         self.before = None
@@ -386,20 +346,27 @@ class _Tracker:
                 before = self.before
                 after_plain = plain(after, meta_key)
                 changes = None
-            source_ts = self.annotations.get("source_ts", None)
-            if source_ts is None and self.source_ts is not None:
-                source_ts = self.source_ts(after) if callable(self.source_ts) else self.source_ts
-            attrs = self.attrs
-            if "attrs" in self.annotations:
-                attrs = {**(attrs or {}), **self.annotations["attrs"]}
+            about = self.about
+            if self.annotations or about.source_ts is not None:
+                about = self._annotated(after)
             self.events = _write(
-                self.s, self.entity, before, after_plain, after,
-                base_version=self.base_version, version=None, stamp_doc=True,
-                writer=self.writer, entity_type=self.entity_type, source_ts=source_ts,
-                attrs=attrs, changes=changes,
+                self.s, self.entity, about, before, after_plain, after,
+                base_version=self.base_version, version=None, changes=changes,
             )
         except Exception as exc:
             health.dropped("instrumentation", exc)
+
+    def _annotated(self, after: Any) -> About:
+        """`about` with what `annotate` added inside the write, and ``source_ts`` computed
+        from the document after it."""
+        about, annotations = self.about, self.annotations
+        source_ts = annotations.get("source_ts", None)
+        if source_ts is None and about.source_ts is not None:
+            source_ts = about.source_ts(after) if callable(about.source_ts) else about.source_ts
+        attrs = about.attrs
+        if "attrs" in annotations:
+            attrs = {**(attrs or {}), **annotations["attrs"]}
+        return dataclasses.replace(about, source_ts=source_ts, attrs=attrs)
 
     def _fast_diff(self, before: Any, after: Any, after_json: bytes) -> list[Change]:
         """The diff, skipping unchanged containers on ``==`` alone, which is exact for JSON
@@ -409,7 +376,11 @@ class _Tracker:
         order), the exact diff runs."""
         rules = self.s.rules
         changes = diff(before, after, rules=rules, booleans=False)
-        if not any(t in j for t in (b"true", b"false") for j in (self.before_json, after_json)):
+        before_json = self.before_json
+        if not (
+            b"true" in before_json or b"false" in before_json
+            or b"true" in after_json or b"false" in after_json
+        ):
             return changes
         # A move in a keyed list or a change of an excluded field also fails this check:
         # the exact diff then runs, correct and only slower.
@@ -475,6 +446,8 @@ def tracked(
         )
     locate = _doc_locator(fn, doc)
 
+    about = About(entity_type, writer, None, source_ts, attrs)
+
     def start(args: tuple, kwargs: dict) -> _Tracker | None:
         if not settings.current().enabled:
             return None
@@ -483,7 +456,7 @@ def tracked(
         except Exception as exc:
             health.dropped("instrumentation", exc)
             return None
-        return _Tracker(document, entity, entity_type, writer, source_ts, attrs)
+        return _Tracker(document, entity, about)
 
     if inspect.iscoroutinefunction(fn):
 
@@ -538,14 +511,15 @@ class tracking:  # noqa: N801 - used like a function: `with audit.tracking(doc):
         source_ts: Any = None,
         attrs: Mapping[str, Any] | None = None,
     ):
-        self._args = (doc, entity, entity_type, writer, source_ts, attrs)
+        self._doc, self._entity = doc, entity
+        self._about = About(entity_type, writer, None, source_ts, attrs)
         self._tracker: _Tracker | None = None
         self.events: list[dict[str, Any]] = []
 
     def __enter__(self) -> Any:
         if settings.current().enabled:
-            self._tracker = _Tracker(*self._args)
-        return self._args[0]
+            self._tracker = _Tracker(self._doc, self._entity, self._about)
+        return self._doc
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
         tracker, self._tracker = self._tracker, None

@@ -1,0 +1,87 @@
+"""Timestamps, parsed and formatted in one place: RFC 3339 with an offset (docs/contract.md §1).
+
+What the package writes itself (the clock of a write, a collector's receipt time, an
+OpenTelemetry record's time) is UTC to the microsecond with ``Z``, formatted by `from_ns`.
+What a caller hands in (``source_ts``, a ``--since``) goes through `as_timestamp` (lenient:
+the instrumentation never raises into a write) or `parse` (strict: an error names the value).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from audit.event import RFC3339_PATTERN
+
+_RFC3339 = re.compile(RFC3339_PATTERN)
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+_second: tuple[int, str] = (0, "")
+
+
+def from_ns(ns: int) -> str:
+    """Nanoseconds since the epoch as RFC 3339 UTC to the microsecond (``…T10:00:00.123456Z``).
+
+    The date and time of day are formatted once a second: this runs on every tracked write.
+    """
+    global _second
+    sec, rest = divmod(ns, 1_000_000_000)
+    cached = _second
+    if cached[0] != sec:
+        if not 0 <= sec < 253_402_300_800:  # outside the years 1970 to 9999 that gmtime formats
+            return from_datetime(datetime.fromtimestamp(sec, UTC).replace(microsecond=rest // 1000))
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{rest // 1000:06d}Z"
+
+
+def now() -> str:
+    """The clock, as `from_ns` formats it."""
+    return from_ns(time.time_ns())
+
+
+def from_datetime(moment: datetime) -> str:
+    """A datetime in UTC as RFC 3339 with ``Z`` (naive means UTC), to the microsecond when it
+    has any."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse(text: str) -> datetime:
+    """RFC 3339 text with an offset as an aware datetime; raises ValueError saying why.
+
+    A space or lower-case ``t``/``z`` is accepted; digits finer than microseconds are dropped
+    (Python keeps microseconds)."""
+    text = text.strip()
+    if not _RFC3339.fullmatch(text):
+        raise ValueError(f"{text!r} is not an RFC 3339 timestamp with offset "
+                         "(e.g. 2025-01-31T12:00:00Z)")
+    norm = _FRACTION.sub(r"\1", text).replace("t", "T").replace("z", "Z").replace(" ", "T")
+    try:
+        return datetime.fromisoformat(norm)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid timestamp ({exc})") from None
+
+
+def as_timestamp(value: Any) -> str | None:
+    """RFC 3339 text for a datetime, epoch seconds, or ISO 8601 text; without an offset
+    (naive) it is UTC. RFC 3339 text is kept as it is; text that is no timestamp too (the
+    ingest rejects it with its reason: the instrumentation does not raise into the write)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if _RFC3339.fullmatch(value):
+            return value
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).isoformat()
+    raise TypeError(f"not a timestamp: {value!r}")
