@@ -271,15 +271,17 @@ def emit(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     failures: list[tuple[str, BaseException, int]] = []
     for event in events:
-        event = {"event": TRANSITION, **event}  # "event" leads each line
-        try:
-            for proc in procs:
-                event = proc(_LOGGER, "info", event)
-        except drop:
-            continue
-        except Exception as exc:
-            failures.append(("pipeline", exc, 1))
-            continue
+        if "event" not in event:
+            event = {"event": TRANSITION, **event}  # "event" leads each line
+        if procs:
+            try:
+                for proc in procs:
+                    event = proc(_LOGGER, "info", event)
+            except drop:
+                continue
+            except Exception as exc:
+                failures.append(("pipeline", exc, 1))
+                continue
         out.append(event)
     sent: dict[str, int] = {}
     lines: list[bytes | None] = [None] * len(out)  # rendered on first need, once

@@ -37,8 +37,9 @@ def count(
     global _events
     with _lock:
         _events += events
-        for name, n in sent.items():
-            _slot(name)["sent"] += n
+        if sent:
+            for name, n in sent.items():
+                _slot(name)["sent"] += n
     for name, reason, n in failures:
         dropped(name, reason, n)
 

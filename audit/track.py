@@ -29,6 +29,7 @@ import orjson
 from audit import health, settings
 from audit.diff import MISSING, SCALARS, Change, diff, patch
 from audit.emit import emit
+from audit.event import TRANSITION
 from audit.stamp import (
     clone,
     is_document,
@@ -129,7 +130,9 @@ def build_events(
     attrs = dict(attrs) if attrs else None
     events = []
     for field, change, old, new in changes:
-        event: dict[str, Any] = {"event_id": new_id(), "ts": ts, "entity": entity}
+        event: dict[str, Any] = {
+            "event": TRANSITION, "event_id": new_id(), "ts": ts, "entity": entity,
+        }
         if entity_type is not None:
             event["entity_type"] = entity_type
         event["field"] = field
@@ -270,7 +273,7 @@ def record(
 
 def _entity_of(doc: Any, entity: Any) -> Any:
     if entity is None:
-        return doc["id"] if isinstance(doc, Mapping) else doc.id
+        return doc["id"] if type(doc) is dict or isinstance(doc, Mapping) else doc.id
     if callable(entity):
         return entity(doc)
     return entity
@@ -303,8 +306,8 @@ class _Tracker:
     __slots__ = ("s", "doc", "entity", "about", "before", "before_json", "base_version",
                  "annotations", "token", "events")
 
-    def __init__(self, doc: Any, entity: Any, about: About):
-        self.s = s = settings.current()
+    def __init__(self, s: settings.Settings, doc: Any, entity: Any, about: About):
+        self.s = s
         self.doc = doc
         self.about = about
         self.events: list[dict[str, Any]] = []
@@ -333,7 +336,9 @@ class _Tracker:
                 if after_json == self.before_json:
                     return  # the same JSON: nothing changed
                 before = orjson.loads(self.before_json)
-                if after_json is not None and not isinstance(after, Mapping):
+                if after_json is not None and type(after) is not dict and not isinstance(
+                    after, Mapping
+                ):
                     after_plain = orjson.loads(after_json)  # a dataclass, as data
                 else:
                     after_plain = plain(after, meta_key)
@@ -449,14 +454,15 @@ def tracked(
     about = About(entity_type, writer, None, source_ts, attrs)
 
     def start(args: tuple, kwargs: dict) -> _Tracker | None:
-        if not settings.current().enabled:
+        s = settings.current()
+        if not s.enabled:
             return None
         try:
             document = locate(args, kwargs)
         except Exception as exc:
             health.dropped("instrumentation", exc)
             return None
-        return _Tracker(document, entity, about)
+        return _Tracker(s, document, entity, about)
 
     if inspect.iscoroutinefunction(fn):
 
@@ -517,8 +523,9 @@ class tracking:  # noqa: N801 - used like a function: `with audit.tracking(doc):
         self.events: list[dict[str, Any]] = []
 
     def __enter__(self) -> Any:
-        if settings.current().enabled:
-            self._tracker = _Tracker(self._doc, self._entity, self._about)
+        s = settings.current()
+        if s.enabled:
+            self._tracker = _Tracker(s, self._doc, self._entity, self._about)
         return self._doc
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
