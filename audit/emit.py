@@ -57,18 +57,21 @@ def render(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
 
 
+_PRIMITIVES = frozenset((str, bool, int, float))
+_NOT_ATTRIBUTES = frozenset(("event", "trace_id", "span_id", *JSON_KEYS))
+
+
 def otel_attributes(event: dict[str, Any]) -> dict[str, Any]:
     """The event as span-event / log-record attributes: primitives, JSON text for values."""
-    out: dict[str, Any] = {}
-    for key, value in event.items():
-        if key in JSON_KEYS:
-            out[key] = render(value).decode()
-        elif key in ("event", "trace_id", "span_id"):
-            continue
-        elif isinstance(value, str | bool | int | float):
-            out[key] = value
-        elif value is not None:
-            out[key] = render(value).decode()
+    out = {k: v for k, v in event.items() if k not in _NOT_ATTRIBUTES}
+    if any(type(v) not in _PRIMITIVES for v in out.values()):  # rare: None, str subclasses, …
+        out = {
+            k: v if isinstance(v, str | bool | int | float) else render(v).decode()
+            for k, v in out.items() if v is not None
+        }
+    for key in JSON_KEYS:
+        if key in event:
+            out[key] = render(event[key]).decode()
     return out
 
 
@@ -86,12 +89,21 @@ def _current_span() -> Any:
 _get_span: Callable[[], Any] = _current_span
 
 
+_last_ids: tuple[int, int, str, str] = (0, 0, "", "")  # the span seen last, its ids as hex
+
+
 def add_trace_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     """Add ``trace_id``/``span_id`` of the active OpenTelemetry span, when there is one."""
+    global _last_ids
     ctx = _get_span().get_span_context()
     if ctx.is_valid:
-        event["trace_id"] = format(ctx.trace_id, "032x")
-        event["span_id"] = format(ctx.span_id, "016x")
+        ids = _last_ids  # a span's writes come one after another: format its ids once
+        if ids[0] != ctx.span_id or ids[1] != ctx.trace_id:
+            ids = _last_ids = (
+                ctx.span_id, ctx.trace_id, format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+            )
+        event["trace_id"] = ids[2]
+        event["span_id"] = ids[3]
     return event
 
 
