@@ -28,25 +28,26 @@ from audit import health
 from audit.emit import render
 from audit.event import TRANSITION
 from collectors.duckdb_sink import connect, store_lines
-from collectors.otlp_mapping import event_from_attributes
+from collectors.otlp_mapping import event_from_attributes, hex_id
 
 
 def span_transitions(spans: Sequence[ReadableSpan]) -> Iterator[dict[str, Any]]:
     for span in spans:
         ctx = span.context
+        trace_id = hex_id(ctx.trace_id, 32) if ctx else None
+        span_id = hex_id(ctx.span_id, 16) if ctx else None
         for ev in span.events:
             if ev.name == TRANSITION:
-                yield event_from_attributes(
-                    ev.attributes, ctx.trace_id if ctx else None, ctx.span_id if ctx else None,
-                    ev.timestamp,
-                )
+                yield event_from_attributes(ev.attributes, trace_id, span_id, ev.timestamp)
 
 
 def log_transitions(records: Sequence[ReadableLogRecord]) -> Iterator[dict[str, Any]]:
     for item in records:
         rec = getattr(item, "log_record", item)
         if rec.event_name == TRANSITION:
-            yield event_from_attributes(rec.attributes, rec.trace_id, rec.span_id, rec.timestamp)
+            yield event_from_attributes(
+                rec.attributes, hex_id(rec.trace_id, 32), hex_id(rec.span_id, 16), rec.timestamp
+            )
 
 
 class _Store:

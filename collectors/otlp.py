@@ -32,7 +32,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from audit.event import TRANSITION
-from collectors.otlp_mapping import event_from_attributes
+from collectors.otlp_mapping import event_from_attributes, hex_id
 from collectors.serve_intake import Intake
 
 Encoding = Literal["protobuf", "json"]
@@ -54,8 +54,8 @@ class _Record(NamedTuple):
     event_name: str
     attributes: dict[str, Any] | None  # None: `problem` says why it could not be read
     problem: str | None
-    trace_id: int | None
-    span_id: int | None
+    trace_id: str | None  # hex
+    span_id: str | None
     time_ns: int
 
 
@@ -75,8 +75,7 @@ def intake_logs(body: bytes, encoding: Encoding, received_at: str) -> Intake:
         event = event_from_attributes(
             record.attributes, record.trace_id, record.span_id, record.time_ns
         )
-        for key in _EVENT_NAME_KEYS[1:]:
-            event.pop(key, None)
+        event.pop("event.name", None)  # the older attribute: its name is "event" now
         if record.resource:
             attrs = event.get("attrs")
             if attrs is None:
@@ -124,18 +123,25 @@ def _protobuf_records(body: bytes) -> Iterator[_Record]:
                     attributes, problem = None, str(exc)
                 yield _Record(
                     resource, rec.event_name, attributes, problem,
-                    int.from_bytes(rec.trace_id, "big") if rec.trace_id else None,
-                    int.from_bytes(rec.span_id, "big") if rec.span_id else None,
+                    _pb_id(rec.trace_id, 32), _pb_id(rec.span_id, 16),
                     rec.time_unix_nano or rec.observed_time_unix_nano,
                 )
 
 
+def _pb_id(raw: bytes, digits: int) -> str | None:
+    if len(raw) * 2 == digits and raw.strip(b"\0"):
+        return raw.hex()  # the usual case, without a detour through an int
+    return hex_id(int.from_bytes(raw, "big"), digits)
+
+
 def _pb_attributes(pairs: Any) -> dict[str, Any]:
     out = {}
-    for kv in pairs:  # strings first: most attributes are (JSON text for values included)
+    for kv in pairs:
+        # Strings first, without asking which kind the value is: most attributes are
+        # strings (JSON text for values included), and each question to the message costs.
         value = kv.value
-        kind = value.WhichOneof("value")
-        out[kv.key] = value.string_value if kind == "string_value" else _pb_value(value, kind)
+        text = value.string_value
+        out[kv.key] = text if text else _pb_value(value, value.WhichOneof("value"))
     return out
 
 
@@ -184,8 +190,8 @@ def _json_records(body: bytes) -> Iterator[_Record]:
                     _field(rec, "eventName", "event_name", str),
                     attributes,
                     problem,
-                    _hex_id(_field(rec, "traceId", "trace_id", str), "traceId"),
-                    _hex_id(_field(rec, "spanId", "span_id", str), "spanId"),
+                    hex_id(_hex_id(_field(rec, "traceId", "trace_id", str), "traceId"), 32),
+                    hex_id(_hex_id(_field(rec, "spanId", "span_id", str), "spanId"), 16),
                     _uint64(_field(rec, "timeUnixNano", "time_unix_nano", (int, str)))
                     or _uint64(
                         _field(rec, "observedTimeUnixNano", "observed_time_unix_nano", (int, str))

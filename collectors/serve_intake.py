@@ -22,20 +22,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from audit import timestamps
 from audit.event import REQUIRED_KEYS, TRANSITION
 
 MAX_REASONS = 10  # reasons kept per request: enough to fix a client, not a second copy of it
 _BOM = b"\xef\xbb\xbf"
+_REQUIRED = frozenset(REQUIRED_KEYS)
 
 
 def received_now() -> str:
     """The collector's clock, as every event of one request gets it."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return timestamps.now()
 
 
 def assigned_event_id(event: dict[str, Any]) -> str:
@@ -59,8 +60,8 @@ class Intake:
         if event.get("event", TRANSITION) != TRANSITION:
             self.skipped += 1
             return
-        missing = [key for key in REQUIRED_KEYS if key not in event]
-        if missing:
+        if not event.keys() >= _REQUIRED:
+            missing = [key for key in REQUIRED_KEYS if key not in event]
             self.refuse(where, f"missing {', '.join(missing)}")
             return
         try:
