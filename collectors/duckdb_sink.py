@@ -11,22 +11,18 @@ a spool (`collectors.spool.SpoolSink`) and ingest it instead.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import socket
 import threading
-import weakref
 from typing import Any
 
 import duckdb
 
-from audit import health
+from audit import health, lifecycle
 from audit.emit import render
 from collectors.ingest import load_lines
 from collectors.store import migrate, open_store
-
-_live: weakref.WeakSet[DuckDBSink] = weakref.WeakSet()
 
 
 def connect(db: Any, wait_s: float) -> tuple[duckdb.DuckDBPyConnection, bool]:
@@ -80,7 +76,6 @@ class DuckDBSink:
         self.flush_interval_s = flush_interval_s
         self.max_queue = max_queue
         self.source = f"sink:{socket.gethostname()}:{os.getpid()}"
-        self._pid = os.getpid()
         self._cond = threading.Condition()
         self._queue: list[bytes] = []
         self._queued = 0  # lines ever queued
@@ -89,9 +84,7 @@ class DuckDBSink:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-duckdb", daemon=True)
         self._thread.start()
-        _live.add(self)
-        ref = weakref.ref(self)
-        atexit.register(lambda: (s := ref()) is not None and s._pid == os.getpid() and s.close())
+        lifecycle.register(self)  # stored at exit; a forked child drops its events
 
     def write_line(self, line: bytes) -> None:
         with self._cond:
@@ -151,21 +144,13 @@ class DuckDBSink:
             self._done += len(batch)
             self._cond.notify_all()
 
-    def _after_fork_in_child(self) -> None:
-        # A DuckDB connection must not be used from a forked child; neither may the thread
-        # (it does not exist there). The child's events are dropped, visibly.
+    def after_fork_in_child(self) -> None:
+        """(`audit.lifecycle`) A DuckDB connection must not be used from a forked child;
+        neither may the thread (it does not exist there). The child's events are dropped,
+        visibly."""
         self._cond = threading.Condition()
         self._queue = []
         self._closed = True
-        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"DuckDBSink(source={self.source!r})"
-
-
-def _after_fork() -> None:
-    for sink in list(_live):
-        sink._after_fork_in_child()
-
-
-os.register_at_fork(after_in_child=_after_fork)

@@ -27,10 +27,8 @@ fsynced before it returns, fsyncs shared between concurrent callers.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
-import multiprocessing.util
 import os
 import re
 import socket
@@ -40,13 +38,11 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from audit import health
+from audit import health, lifecycle
 from audit.emit import render
 
 PART = ".part"
 _NAME = re.compile(r"^(?P<host>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]+)\.(?P<seq>\d+)\.jsonl\.part$")
-
-_live: weakref.WeakSet[SpoolSink] = weakref.WeakSet()
 
 
 def _host() -> str:
@@ -153,8 +149,7 @@ class SpoolSink:
         self.sealed: list[Path] = []  # files this process sealed, oldest first
         self._reset_process_state()
         seal_abandoned(self.directory)
-        _live.add(self)
-        atexit.register(_close_ref(self))
+        lifecycle.register(self)  # sealed at exit; a forked child starts afresh
 
     def _reset_process_state(self) -> None:
         """State that belongs to one process; a forked child starts it afresh."""
@@ -177,7 +172,6 @@ class SpoolSink:
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._finalizer_pid = 0
 
     # --- the sink protocol ----------------------------------------------------------------
 
@@ -273,11 +267,7 @@ class SpoolSink:
             name="audit-spool", daemon=True,
         )
         self._thread.start()
-        if self._finalizer_pid != self._pid:
-            # A multiprocessing child leaves through os._exit, which skips atexit but runs
-            # multiprocessing's finalizers: seal there too.
-            multiprocessing.util.Finalize(self, _close_ref(self), exitpriority=100)
-            self._finalizer_pid = self._pid
+        lifecycle.on_exit_of_this_process()  # (a forked child too)
 
     def _open(self) -> None:
         while True:
@@ -380,9 +370,9 @@ class SpoolSink:
             ):
                 self._seal()
 
-    def _after_fork_in_child(self) -> None:
-        # The child inherited the parent's buffer (the parent will write it) and its file
-        # descriptor (the parent's file): let go of both without writing.
+    def after_fork_in_child(self) -> None:
+        """(`audit.lifecycle`) The child inherited the parent's buffer (the parent will write
+        it) and its file descriptor (the parent's file): let go of both without writing."""
         fd = self._fd
         self._reset_process_state()
         if fd is not None:
@@ -402,17 +392,6 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _close_ref(sink: SpoolSink):
-    ref = weakref.ref(sink)
-
-    def close() -> None:
-        s = ref()
-        if s is not None and s._pid == os.getpid():
-            s.close()
-
-    return close
-
-
 def _tick_loop(ref: weakref.ref, stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         sink = ref()
@@ -423,11 +402,3 @@ def _tick_loop(ref: weakref.ref, stop: threading.Event, interval: float) -> None
         except Exception as exc:  # keep ticking; the failure is counted
             health.dropped(sink.name, exc, 0)
         del sink
-
-
-def _after_fork() -> None:
-    for sink in list(_live):
-        sink._after_fork_in_child()
-
-
-os.register_at_fork(after_in_child=_after_fork)
