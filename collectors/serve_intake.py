@@ -72,11 +72,10 @@ class Intake:
                 event["attrs"] = {"received_at": self.received_at}
             elif isinstance(attrs, dict):
                 attrs["received_at"] = self.received_at
-            self.data += orjson.dumps(event)
+            self.data += orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError as exc:  # nested past orjson's limit, far past the ingest's
             self.refuse(where, f"cannot be written as JSON ({exc})")
             return
-        self.data += b"\n"
         self.events += 1
 
     def refuse(self, where: str, reason: str) -> None:
