@@ -45,14 +45,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # --- ids: a random per-process prefix and a counter, ~20x cheaper than uuid4 ---------------
 
-_counter = itertools.count()
+# The counter starts at 2**64 so that hex() writes it as "0x1" and 16 digits: the digits
+# alone are the 16-digit counter, without a format spec (a third of the cost).
+_counter = itertools.count(1 << 64)
 _prefix = os.urandom(8).hex()
 
 
 def _reseed() -> None:
     global _prefix, _counter
     _prefix = os.urandom(8).hex()
-    _counter = itertools.count()
+    _counter = itertools.count(1 << 64)
 
 
 os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat its parent's ids
@@ -60,7 +62,7 @@ os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat it
 
 def new_id() -> str:
     """A 32-hex-digit id unique across processes (random prefix) and within one (counter)."""
-    return f"{_prefix}{next(_counter):016x}"
+    return _prefix + hex(next(_counter))[3:]
 
 
 # --- annotations of the write in progress ---------------------------------------------------
