@@ -9,10 +9,11 @@
     with audit.writer("workflow", actor="engine-1"):
         apply_update(block, update)
 
-Importing this package is cheap: most of the API loads with its first use, structlog and
-OpenTelemetry with the first event, DeepDiff only for values that are not JSON-like, and
-nothing here imports DuckDB, the collectors or the CLI. Sinks come from ``collectors``
-(spool, DuckDB, OpenTelemetry) or are any callable taking an event dict.
+Importing this package is cheap: most of the API loads with its first use, OpenTelemetry
+with the first event, structlog only for processors of your own, DeepDiff only for values
+that are not JSON-like, and nothing here imports DuckDB, the collectors or the CLI. Sinks
+come from ``collectors`` (spool, DuckDB, OpenTelemetry) or are any callable taking an event
+dict.
 """
 
 from __future__ import annotations
