@@ -106,9 +106,6 @@ class About:
     write_id: str | None = None
 
 
-_NOTHING_SAID = About()
-
-
 def build_events(
     entity: str,
     changes: list[Change],
