@@ -43,7 +43,7 @@ def settings(*, base_version: int | None = None, source_ts: Any = None) -> dict[
     ``base_version`` / ``source_ts`` (a datetime, epoch seconds or RFC 3339 text) if given."""
     scope = current_writer()
     if source_ts is not None:
-        from audit.track import as_timestamp  # the instrumentation's own rule for timestamps
+        from audit.timestamps import as_timestamp  # the instrumentation's own rule
 
         source_ts = as_timestamp(source_ts)
     if base_version is not None and (

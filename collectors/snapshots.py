@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from audit import timestamps
 from audit.diff import Rules, diff, element_path, key_text
 from audit.emit import render
 from audit.errors import AuditError
@@ -380,7 +381,7 @@ def transitions(
             changed = True
             events = build_events(
                 entity, changes, writer=writer, entity_type=entity_type, write_id=write_id,
-                ts=doc.ts.isoformat() if doc.ts else None, attrs=attrs,
+                ts=timestamps.from_datetime(doc.ts) if doc.ts else None, attrs=attrs,
             )
             for event in events:
                 event["event_id"] = _event_id(
