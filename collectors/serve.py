@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import os
 import signal
 import socket
 import sys
@@ -321,25 +322,45 @@ def serve(
     token: str | None,
     max_body_mb: float = DEFAULT_MAX_BODY_MB,
     cors_origins: Sequence[str] = (),
+    workers: int = 1,
     announce: Callable[[str], None] = lambda _: None,
 ) -> int:
     """Run the collector until SIGTERM or Ctrl-C; returns the exit status (0).
 
     ``token`` None means no authentication, which only a loopback ``host`` may have.
     ``announce`` is told the address once the socket listens (port 0 picks a free one).
+    ``workers`` > 1 forks that many processes sharing the listening socket (the kernel
+    spreads connections over them), each with its own spool file: decoding OTLP is CPU
+    work, and one process uses one core.
     """
     if token is None and not is_loopback(host):
         raise AuditError(f"--no-auth is only allowed on a loopback address, not {host}")
     origins = [check_origin(o) for o in cors_origins]
     if max_body_mb <= 0:
         raise AuditError("--max-body-mb must be more than 0")
-    spool = SpoolSink(spool_dir, fsync=True, max_age_s=SEAL_AFTER_S, name="serve")
-    app = create_app(
-        spool, token=token, max_body_bytes=int(max_body_mb * 1024 * 1024), cors_origins=origins
-    )
+    if workers < 1:
+        raise AuditError("--workers must be 1 or more")
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
+
+    def run() -> int:
+        return _run(sock, spool_dir, token, int(max_body_mb * 1024 * 1024), origins)
+
+    try:
+        announce(f"http://{shown}:{bound}")
+        return run() if workers == 1 else _fork_workers(workers, run)
+    finally:
+        sock.close()
+
+
+def _run(
+    sock: socket.socket, spool_dir: str | Path, token: str | None, max_body_bytes: int,
+    origins: list[str],
+) -> int:
+    """One collector process on a listening socket, until SIGTERM or Ctrl-C."""
+    spool = SpoolSink(spool_dir, fsync=True, max_age_s=SEAL_AFTER_S, name="serve")
+    app = create_app(spool, token=token, max_body_bytes=max_body_bytes, cors_origins=origins)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", server_header=False,
         timeout_graceful_shutdown=GRACE_S, limit_concurrency=MAX_CONNECTIONS,
@@ -349,14 +370,47 @@ def serve(
     # one a no-op, so that a graceful stop ends with `return 0`, not death by the signal.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        announce(f"http://{shown}:{bound}")
         server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         spool.close()
-        sock.close()
     if not server.started:
         print("error: the collector did not start", file=sys.stderr)
         return 2
     return 0
+
+
+def _fork_workers(workers: int, run: Callable[[], int]) -> int:
+    """Fork ``workers`` processes that each ``run()``; pass SIGTERM/SIGINT on to them and
+    return the worst exit status once all have stopped (each seals its own spool file)."""
+    children: list[int] = []
+    stopping = False
+
+    def forward(sig: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for _ in range(workers):
+            pid = os.fork()
+            if pid == 0:  # a worker: serve, then leave without the parent's exit handlers
+                status = 2
+                try:
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler)
+                    status = run()
+                finally:
+                    os._exit(status)
+            children.append(pid)
+        if stopping:  # a signal came while forking: the workers started since get it too
+            forward(signal.SIGTERM, None)
+        statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return max((s if s >= 0 else 2) for s in statuses)

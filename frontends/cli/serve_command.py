@@ -40,6 +40,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--cors-origin",
                          help="A browser origin allowed to send (repeatable); none by default."),
         ] = None,
+        workers: Annotated[
+            int, typer.Option(min=1, help="Processes sharing the port, each with its own "
+                              "spool file (one per core decodes OTLP fastest).")
+        ] = 1,
     ) -> None:
         """Receive transitions over HTTP (OTLP/HTTP logs at /v1/logs, JSON Lines at /v1/events)
         into a spool folder; each answer comes once its events are on disk."""
@@ -61,4 +65,5 @@ def register(app: typer.Typer) -> None:
                   flush=True)
 
         raise typer.Exit(run(spool, host=host, port=port, token=token, max_body_mb=max_body_mb,
-                             cors_origins=cors_origin or (), announce=announce))
+                             cors_origins=cors_origin or (), workers=workers,
+                             announce=announce))

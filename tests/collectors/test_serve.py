@@ -452,3 +452,22 @@ def test_two_collectors_share_one_spool(tmp_path):
         assert (a.stop(), b.stop()) == (0, 0)
     assert len(list(spool.glob("*.jsonl"))) == 2
     assert ingest_spool(spool, db).ingested == 200
+
+
+def test_workers_share_the_port_and_each_seals_its_own_file(tmp_path):
+    """--workers 2: two processes accept on one socket; SIGTERM to the parent stops both,
+    each seals its spool file, and nothing any of them answered is lost."""
+    spool, db = tmp_path / "spool", tmp_path / "w.duckdb"
+    with CollectorProcess(spool, tmp_path, "--workers", "2") as c:
+        pid = c.proc.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert len(children) == 2
+        clients = [httpx.Client(headers={**c.headers, **JSONL}) for _ in range(8)]
+        for n, client in enumerate(clients):
+            body = jsonl([transition(f"worker-{n}", i) for i in range(50)])
+            assert client.post(f"{c.url}/v1/events", content=body).json()["received"] == 50
+        for client in clients:
+            client.close()
+        assert c.stop() == 0
+    assert list(spool.glob("*.part")) == []
+    assert ingest_spool(spool, db).ingested == 400
