@@ -43,12 +43,19 @@ def canonical_text(json_text: str | None) -> str | None:
     if json_text is None:
         return None
     if _LONG_DIGITS.search(json_text):
-        value = _exact(normalise(json.loads(json_text, parse_constant=_constant)))
+        value = _exact(normalise(json.loads(
+            json_text, parse_constant=_constant, parse_float=_finite, parse_int=_integer
+        )))
     else:
         value = orjson.loads(json_text)
         if _MAYBE_FLOAT.search(json_text):
             value = normalise(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _integer(number: str) -> int:
+    _finite(number)  # an integer beyond a double is out of range, as everywhere else
+    return int(number)
 
 
 def _exact(value):
