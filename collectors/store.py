@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from audit.errors import AuditError, first_line
+from collectors.stores.location import ChdbLocation, ServerLocation, parse_location
 
 DEFAULT_DB = "audit.duckdb"
 LOCK_WAIT_S = 60.0
@@ -119,9 +120,10 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK_RE = re.compile(r"Could not set lock|Conflicting lock", re.IGNORECASE)
 
 
-def resolve_db(db: str | os.PathLike | None) -> Path:
-    """--db, else $AUDIT_DB, else ./audit.duckdb."""
-    return Path(db or os.environ.get("AUDIT_DB") or DEFAULT_DB)
+def resolve_db(db: str | os.PathLike | None) -> Path | ChdbLocation | ServerLocation:
+    """--db, else $AUDIT_DB, else ./audit.duckdb: a DuckDB file's path, or the ClickHouse
+    store a URL names (docs/contract.md §8; printed without its password)."""
+    return parse_location(db or os.environ.get("AUDIT_DB") or DEFAULT_DB)
 
 
 def foreign_file(path: str | os.PathLike) -> str | None:
@@ -227,6 +229,11 @@ def open_store(
     """
     path = resolve_db(db)
     notify = notify or (lambda msg: print(msg, file=sys.stderr))
+    if not isinstance(path, Path):  # a ClickHouse store (collectors/stores/)
+        from collectors.stores.clickhouse import open_clickhouse
+
+        return open_clickhouse(path, read_only=read_only, create=create, wait_s=wait_s,
+                               notify=notify)
     if (read_only or not create) and not path.exists():
         raise AuditError(f"no store at {path}; run `audit ingest` first (or pass --db)")
     if str(path) != ":memory:" and not path.parent.exists():
