@@ -230,7 +230,7 @@ def open_store(
     path = resolve_db(db)
     notify = notify or (lambda msg: print(msg, file=sys.stderr))
     if not isinstance(path, Path):  # a ClickHouse store (collectors/stores/)
-        from collectors.stores.clickhouse import open_clickhouse
+        from collectors.stores import open_clickhouse
 
         return open_clickhouse(path, read_only=read_only, create=create, wait_s=wait_s,
                                notify=notify)

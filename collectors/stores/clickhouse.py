@@ -31,9 +31,8 @@ from sqlglot import exp
 
 from audit.errors import AuditError, first_line
 from collectors.stores import dialect, schema
+from collectors.stores import INSTALL_HINT
 from collectors.stores.location import ChdbLocation, ServerLocation
-
-INSTALL_HINT = "install the clickhouse extra: pip install 'conflict-audit[clickhouse]'"
 
 
 class StoreError(AuditError):
@@ -47,10 +46,10 @@ class _Result:
         self._rows: list[tuple] = []
         self.description: list[tuple] | None = None
         if table is not None:
-            table = _plain_members(table)
             self.description = [(name, None, None, None, None, None, None)
                                  for name in table.column_names]
-            columns = [column.to_pylist() for column in table.columns]
+            columns = [_plain_members(column.to_pylist()) if _has_struct(column.type)
+                       else column.to_pylist() for column in table.columns]
             self._rows = list(zip(*columns, strict=True)) if columns else []
 
     def fetchall(self) -> list[tuple]:
@@ -61,19 +60,21 @@ class _Result:
         return self._rows.pop(0) if self._rows else None
 
 
-def _plain_members(table: pa.Table) -> pa.Table:
+def _plain_members(value: Any) -> Any:
     """Struct members as DuckDB names them: without the prefix named_tuples gives them."""
+    if isinstance(value, dict):
+        return {k.removeprefix(dialect.MEMBER): _plain_members(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_members(v) for v in value]
+    return value
 
-    def plain(kind: pa.DataType) -> pa.DataType:
-        if pa.types.is_struct(kind):
-            return pa.struct([pa.field(f.name.removeprefix(dialect.MEMBER), plain(f.type),
-                                       f.nullable) for f in kind])
-        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-            return pa.list_(plain(kind.value_type))
-        return kind
 
-    schema = pa.schema([pa.field(f.name, plain(f.type), f.nullable) for f in table.schema])
-    return table if schema == table.schema else table.cast(schema)
+def _has_struct(kind: pa.DataType) -> bool:
+    if pa.types.is_struct(kind):
+        return True
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _has_struct(kind.value_type)
+    return False
 
 
 # ---------------------------------------------------------------------------------------

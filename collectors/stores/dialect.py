@@ -316,6 +316,18 @@ def named_tuples(tree: exp.Expression, session: Session) -> exp.Expression:
     return tree.transform(replace)
 
 
+def projection_names(tree: exp.Expression, session: Session) -> exp.Expression:
+    """A selected `e.old` is named `old` in DuckDB; in ClickHouse `e.old` when another table
+    of the join has an `old` too, and the reader of the row finds no `old`. Such a
+    column is given its bare name as an alias."""
+    for select in tree.find_all(exp.Select):
+        for projection in list(select.expressions):
+            if (isinstance(projection, exp.Column) and projection.table
+                    and not isinstance(projection.this, exp.Star)):
+                projection.replace(exp.alias_(projection.copy(), projection.name))
+    return tree
+
+
 def aliases_do_not_shadow(tree: exp.Expression, session: Session) -> exp.Expression:
     """In ClickHouse an alias wins over a column of the same name anywhere in its SELECT;
     in DuckDB the column wins. A statement where that would differ is refused: `x + 1 AS
@@ -447,7 +459,8 @@ def signed_row_number(tree: exp.Expression, session: Session) -> exp.Expression:
 
 def ordered_lists(tree: exp.Expression, session: Session) -> exp.Expression:
     """`list(x ORDER BY k…)` has no ClickHouse form: the values are gathered as tuples
-    (k…, x), sorted, and x taken back out. Ascending keys only (the project's use)."""
+    (k…, x), sorted, and x taken back out. A descending key is negated: numbers only (a
+    descending text key is refused)."""
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
@@ -455,8 +468,12 @@ def ordered_lists(tree: exp.Expression, session: Session) -> exp.Expression:
             keys = []
             for key in order.expressions:
                 if key.args.get("desc"):
-                    raise Unsupported("list(… ORDER BY … DESC)")
-                keys.append(key.this)
+                    if isinstance(key.this, exp.Literal) and key.this.is_string:
+                        raise Unsupported("list(… ORDER BY text DESC)")
+                    keys.append(exp.Neg(this=exp.Anonymous(
+                        this="toInt64", expressions=[key.this])))
+                else:
+                    keys.append(key.this)
             packed = exp.Tuple(expressions=[*keys, order.this])
             gathered = exp.Anonymous(this="groupArray", expressions=[packed])
             pick = exp.Lambda(
@@ -634,6 +651,7 @@ REWRITES: tuple[Rewrite, ...] = (
     substitute_variables,
     fold_unset_variables,
     nullable_lag,
+    projection_names,
     aliases_do_not_shadow,
     star_beside_join,
     map_lookups,  # before named_tuples: a MAP literal is written as a struct

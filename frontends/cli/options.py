@@ -7,12 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
+# Text, not a Path: a URL must reach collectors.stores.location as given (a Path would fold
+# the // of clickhouse://).
 DbOption = Annotated[
-    Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime
+    Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
     typer.Option(
         "--db",
         envvar="AUDIT_DB",
-        help="DuckDB store (default: $AUDIT_DB, else ./audit.duckdb).",
+        metavar="STORE",
+        help="The store: a DuckDB file, chdb:DIR or "
+        "clickhouse://USER:PASSWORD@HOST:PORT/DATABASE (default: $AUDIT_DB, else "
+        "./audit.duckdb).",
         show_default=False,
     ),
 ]

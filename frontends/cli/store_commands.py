@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Load field-transition events; re-running is a no-op, grown files load new lines."""
-        from collectors.ingest import ingest as run_ingest
         from collectors.store import open_store, resolve_db
+        from collectors.stores import ingest as run_ingest
 
         started = time.perf_counter()
         con = open_store(db, wait_s=wait)
