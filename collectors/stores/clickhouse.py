@@ -30,8 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from audit.errors import AuditError, first_line
-from collectors.stores import dialect, schema
-from collectors.stores import INSTALL_HINT
+from collectors.stores import INSTALL_HINT, dialect, schema
 from collectors.stores.location import ChdbLocation, ServerLocation
 
 
@@ -329,35 +328,34 @@ def _prepare(store: ClickHouseStore, location: ChdbLocation | ServerLocation,
     """Create the schema (when ``writable``), or check that it is ours and current."""
     tables = {row["name"] for row in store.query_arrow(
         "SELECT name FROM system.tables WHERE database = currentDatabase()").to_pylist()}
-    if not tables or "meta" not in tables:
-        if tables - {"otel_logs"} and "meta" not in tables and "events" in tables:
-            raise AuditError(f"{location} has an events table but is not a conflict-audit store")
-        if not writable:
-            raise AuditError(f"no store at {location}; run `audit ingest` first (or pass --db)")
-        statements = (schema.cluster(location.cluster, location.database)
-                      if isinstance(location, ServerLocation) and location.cluster
-                      else schema.single_node())
-        if location.otel_logs:
-            from collectors.stores.otel import events_view
-
-            statements = [s for s in statements if not _creates_events(s)]
-            statements.append(events_view(store, location.otel_logs))
-            statements.append(schema.single_node()[-1])  # applied_events over the view
-        for statement in statements:
-            store.command(statement)
-        store.command(f"INSERT INTO meta VALUES ('schema_version', '{schema.VERSION}')")
+    if "meta" in tables:
+        found = store.query_arrow(
+            "SELECT any(value) AS v FROM meta FINAL WHERE key = 'schema_version'").column(0)
+        version = found[0].as_py() if len(found) else None
+        if version != str(schema.VERSION):
+            raise AuditError(f"{location} has ClickHouse store schema version {version}; "
+                             f"this conflict-audit understands {schema.VERSION}")
         return
-    found = store.query_arrow(
-        "SELECT argMax(value, key) AS v FROM meta WHERE key = 'schema_version'").column(0)
-    version = int(found[0].as_py()) if len(found) and found[0].as_py() else None
-    if version != schema.VERSION:
-        raise AuditError(f"{location} has ClickHouse store schema version {version}; this "
-                         f"conflict-audit understands {schema.VERSION}")
+    if "events" in tables:
+        raise AuditError(f"{location} has an events table but is not a conflict-audit store")
+    if not writable:
+        raise AuditError(f"no store at {location}; run `audit ingest` first (or pass --db)")
+    if isinstance(location, ServerLocation) and location.cluster:
+        if location.otel_logs:
+            raise AuditError("--db: otel_logs= and cluster= together are not supported")
+        statements = schema.cluster(location.cluster, location.database)
+    elif location.otel_logs:
+        from collectors.stores.otel import events_view
 
-
-def _creates_events(statement: str) -> bool:
-    head = statement.split("(")[0]
-    return " events " in f" {head} " or "applied_events" in head
+        try:
+            statements = schema.single_node(events_view(store, location.otel_logs))
+        except ValueError as exc:
+            raise AuditError(f"--db: {exc}") from None
+    else:
+        statements = schema.single_node()
+    for statement in statements:
+        store.command(statement)
+    store.command(f"INSERT INTO meta VALUES ('schema_version', '{schema.VERSION}')")
 
 
 def _shards(backend: _Server, location: ServerLocation) -> list[Part]:

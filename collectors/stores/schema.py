@@ -88,13 +88,17 @@ BOOKKEEPING = [
 ]
 
 
-def single_node() -> list[str]:
-    """The statements that create the store on one node (chdb, or one server)."""
-    return [
-        *(ddl.format(on_cluster="") for ddl in BOOKKEEPING),
+def single_node(events_view: str | None = None) -> list[str]:
+    """The statements that create the store on one node (chdb, or one server).
+    ``events_view``: a statement making `events` a view (collectors/stores/otel.py)
+    instead of a table."""
+    events = events_view or (
         f"CREATE TABLE IF NOT EXISTS events ({EVENT_COLUMNS},\n"
         "    INDEX event_id_bloom event_id TYPE bloom_filter GRANULARITY 4\n)"
-        f"{_EVENTS_ENGINE}",
+        f"{_EVENTS_ENGINE}")
+    return [
+        *(ddl.format(on_cluster="") for ddl in BOOKKEEPING),
+        events,
         f"CREATE VIEW IF NOT EXISTS applied_events AS{APPLIED.format(events='events')}",
     ]
 
