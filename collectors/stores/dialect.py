@@ -225,8 +225,9 @@ def _is_null(node: exp.Expression) -> bool:
 
 def fold_unset_variables(tree: exp.Expression, session: Session) -> exp.Expression:
     """`getvariable(x) IS NULL OR <use of x>`: DuckDB never plans the branch an unset
-    variable makes dead; ClickHouse type-checks it (`arrayJoin(NULL)` is an error). The
-    NULL tests of literals are folded, and the ORs and ANDs they decide with them."""
+    variable makes dead; ClickHouse type-checks it, and an unset list, `NULL::VARCHAR[]`,
+    is an error there (no Array is Nullable). The NULL tests of literals are folded, and
+    the ORs and ANDs they decide with them."""
 
     folded = False
 
@@ -476,8 +477,9 @@ def epoch_functions(tree: exp.Expression, session: Session) -> exp.Expression:
 
 
 def signed_row_number(tree: exp.Expression, session: Session) -> exp.Expression:
-    """ClickHouse's `row_number()` is unsigned: `rn - row_number()` would wrap, and an
-    array of [rn, seq] has no common type. Made a signed 64-bit integer as in DuckDB."""
+    """ClickHouse's `row_number()` is unsigned. Silent where it meets a signed number: the
+    pairs [rn, seq] and [rn - 1, seq] of one change were two distinct lists, and a burst
+    counted a change twice. Made a signed 64-bit integer, as DuckDB's BIGINT."""
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber):
@@ -547,17 +549,15 @@ def _map_aliases(tree: exp.Expression) -> set[str]:
                 names.add(alias.alias.lower())
                 break
             node = node.this
-        if isinstance(node, exp.Map | exp.ToMap | exp.VarMap):
+        if isinstance(node, exp.Map | exp.ToMap | exp.VarMap) or (
+                isinstance(node, exp.Anonymous) and node.name in ("map", "mapFromArrays")):
             names.add(alias.alias.lower())
     return names
 
 
-def map_lookups(tree: exp.Expression, session: Session) -> exp.Expression:
-    """A missing key: NULL in DuckDB, the type's default (0) in ClickHouse (silent: a
-    writer without a configured priority would get 0, not the default). A lookup in a
-    map-valued column becomes `if(mapContains(m, k), m[k], NULL)`. DuckDB's map(keys,
-    values) is ClickHouse's mapFromArrays."""
-    maps = _map_aliases(tree)
+def map_literals(tree: exp.Expression, session: Session) -> exp.Expression:
+    """DuckDB's `MAP {k: v, …}` is ClickHouse's `map(k, v, …)`, and its map(keys, values)
+    is mapFromArrays. (sqlglot would write the literal's members as a struct.)"""
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Map):
@@ -570,6 +570,18 @@ def map_lookups(tree: exp.Expression, session: Session) -> exp.Expression:
                 pairs += [exp.Literal.string(key.name) if isinstance(key, exp.Identifier)
                           else key, member.expression]
             return exp.Anonymous(this="map", expressions=pairs)
+        return node
+
+    return tree.transform(replace)
+
+
+def map_lookups(tree: exp.Expression, session: Session) -> exp.Expression:
+    """A missing key: NULL in DuckDB, the type's default (0) in ClickHouse (silent: a
+    writer without a configured priority would get 0, not the default). A lookup in a
+    map-valued column becomes `if(mapContains(m, k), m[k], NULL)`."""
+    maps = _map_aliases(tree)
+
+    def replace(node: exp.Expression) -> exp.Expression:
         if (isinstance(node, exp.Bracket) and isinstance(node.this, exp.Column)
                 and node.this.name.lower() in maps and len(node.expressions) == 1):
             key = node.expressions[0]
@@ -688,7 +700,8 @@ REWRITES: tuple[Rewrite, ...] = (
     projection_names,
     aliases_do_not_shadow,
     star_beside_join,
-    map_lookups,  # before named_tuples: a MAP literal is written as a struct
+    map_literals,  # before named_tuples: a MAP literal is written as a struct
+    map_lookups,
     named_tuples,
     timestamps_to_microseconds,
     epoch_functions,
