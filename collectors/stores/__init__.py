@@ -2,7 +2,7 @@
 
 `collectors.store.open_store` opens whatever `--db` names (docs/contract.md §8); a ClickHouse
 store comes from here. It answers the DuckDB SQL the project writes (collectors/stores/
-dialect.py) and is filled by the same ingest rules (collectors/stores/ingest.py). This
+dialect.py) and is filled by the same ingest rules (collectors/stores/clickhouse_ingest.py). This
 package is imported by every store user, so it loads nothing heavy until a ClickHouse
 store is opened; chdb, clickhouse-connect and sqlglot are the `clickhouse` extra.
 """
@@ -39,7 +39,7 @@ def ingest(con: Any, paths: list[str], *, progress: bool = False,
            notify: Callable[[str], None] | None = None, **options: Any) -> IngestSummary:
     """`audit ingest` into whichever store ``con`` is, with the same acceptance rules."""
     if is_clickhouse(con):
-        from collectors.stores.ingest import ingest as into_clickhouse
+        from collectors.stores.clickhouse_ingest import ingest as into_clickhouse
 
         return into_clickhouse(con, paths, progress=progress, notify=notify, **options)
     from collectors.ingest import ingest as into_duckdb

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
 from audit.errors import AuditError, first_line
@@ -156,7 +155,8 @@ def _clean(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class Part:
     """Where a query on the commit order runs, for one part of the entities: a backend,
-    and what each of the store's tables is called there (a table name, or a subquery)."""
+    and what each of the store's tables is called there (a table name, or a subquery,
+    in ClickHouse's SQL)."""
 
     backend: Any
     tables: dict[str, str]
@@ -261,36 +261,24 @@ class ClickHouseStore:
             t.name.lower() in self.session.views and not t.db for t in tree.find_all(exp.Table))
 
     def _fan_out(self, tree: exp.Expression) -> pa.Table:
-        sql = dialect.to_clickhouse(tree, self.session)
+        # Translated once, with a marker for each table a part keeps elsewhere; each part's
+        # query is that text with its own tables put in.
+        names = sorted({name for part in self.parts for name in part.tables})
+        marks = {name: f"__audit_part_{name}" for name in names}
+        sql = dialect.to_clickhouse(tree, self.session, tables=marks)
 
         def run(part: Part) -> pa.Table:
-            return self._run(part.backend.query_arrow, _relocated(sql, part.tables))
+            text = sql
+            for name, mark in marks.items():
+                text = text.replace(mark, part.tables.get(name, name))
+            return self._run(part.backend.query_arrow, text)
 
-        if len(self.parts) == 1:
-            return run(self.parts[0])
-        # One thread per part: each part's server (or chdb) does the work.
-        with ThreadPoolExecutor(min(len(self.parts), 8)) as pool:
-            tables = list(pool.map(run, self.parts))
+        if len({id(part.backend) for part in self.parts}) == 1:
+            tables = [run(part) for part in self.parts]  # one engine: one query at a time
+        else:  # one thread per shard: each shard's server does the work
+            with ThreadPoolExecutor(min(len(self.parts), 8)) as pool:
+                tables = list(pool.map(run, self.parts))
         return pa.concat_tables(tables, promote_options="permissive")
-
-
-def _relocated(sql: str, tables: dict[str, str]) -> str:
-    """``sql`` (ClickHouse) reading each of the store's tables where a part keeps it."""
-    if not tables:
-        return sql
-    tree = sqlglot.parse_one(sql, read="clickhouse")
-
-    def replace(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and not node.db and node.name in tables:
-            where = sqlglot.parse_one(tables[node.name], read="clickhouse")
-            alias = node.alias or node.name
-            if isinstance(where, exp.Table):
-                return exp.Table(this=where.this, db=where.args.get("db"),
-                                 alias=exp.TableAlias(this=exp.to_identifier(alias)))
-            return exp.Subquery(this=where, alias=exp.TableAlias(this=exp.to_identifier(alias)))
-        return node
-
-    return tree.transform(replace).sql(dialect="clickhouse")
 
 
 # ---------------------------------------------------------------------------------------

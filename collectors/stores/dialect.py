@@ -195,7 +195,7 @@ def bind(tree: exp.Expression, params: Sequence[Any] | Mapping[str, Any] | None)
             return literal(values[key])
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def substitute_variables(tree: exp.Expression, session: Session) -> exp.Expressi
             return value.copy() if value is not None else exp.null()
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def _is_null(node: exp.Expression) -> bool:
@@ -239,7 +239,7 @@ def fold_unset_variables(tree: exp.Expression, session: Session) -> exp.Expressi
 
     while True:  # until nothing folds: a fold may let its parent fold
         folded = False
-        tree = tree.transform(fold)
+        tree = tree.transform(fold, copy=False)
         if not folded:
             return tree
 
@@ -315,12 +315,25 @@ def nullable_lag(tree: exp.Expression, session: Session) -> exp.Expression:
 MEMBER = "__audit_"  # prefix of a struct member's name on ClickHouse (see named_tuples)
 
 
-def _table_names(tree: exp.Expression) -> set[str]:
-    names = set()
-    for node in tree.find_all(exp.Table, exp.Subquery, exp.CTE):
-        names.add(node.alias_or_name.lower())
-        if isinstance(node, exp.Table):
-            names.add(node.name.lower())
+def _tables_in_scope(node: exp.Expression) -> set[str]:
+    """The names a column's qualifier can mean a table by: the sources (and their
+    aliases) of its SELECT and, for a subquery in an expression, of the SELECTs around it
+    (a CTE or a subquery in FROM sees no outer tables)."""
+    names: set[str] = set()
+    select = node.find_ancestor(exp.Select)
+    while select is not None:
+        sources = [select.args.get("from_"), *(select.args.get("joins") or [])]
+        for source in filter(None, sources):
+            item = source.this
+            names.add(item.alias_or_name.lower())
+            if isinstance(item, exp.Table):
+                names.add(item.name.lower())
+        wrapper = select.parent
+        while isinstance(wrapper, exp.Subquery | exp.Paren | exp.Union):
+            wrapper = wrapper.parent
+        if isinstance(wrapper, exp.CTE | exp.From | exp.Join | exp.With) or wrapper is None:
+            break
+        select = select.find_ancestor(exp.Select)
     return names
 
 
@@ -331,8 +344,6 @@ def named_tuples(tree: exp.Expression, session: Session) -> exp.Expression:
     `rn - 1` (silent). Members are named `__audit_a` instead, and every member access
     (`s.a`, `t.s.a`: a qualifier that is no table of the query) follows; rows handed back
     lose the prefix again (collectors/stores/clickhouse.py)."""
-    tables = _table_names(tree)
-
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Struct):
             members = []
@@ -342,11 +353,12 @@ def named_tuples(tree: exp.Expression, session: Session) -> exp.Expression:
                 members.append(exp.alias_(member.expression, MEMBER + member.this.name))
             return exp.Anonymous(this="tuple", expressions=members)
         if isinstance(node, exp.Column) and node.table and (
-                node.args.get("db") is not None or node.table.lower() not in tables):
+                node.args.get("db") is not None
+                or node.table.lower() not in _tables_in_scope(node)):
             node.set("this", exp.to_identifier(MEMBER + node.name))
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def projection_names(tree: exp.Expression, session: Session) -> exp.Expression:
@@ -473,7 +485,7 @@ def epoch_functions(tree: exp.Expression, session: Session) -> exp.Expression:
             return micros(node.expressions[0])
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def signed_row_number(tree: exp.Expression, session: Session) -> exp.Expression:
@@ -488,7 +500,7 @@ def signed_row_number(tree: exp.Expression, session: Session) -> exp.Expression:
             return exp.Anonymous(this="toInt64", expressions=[node])
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def ordered_lists(tree: exp.Expression, session: Session) -> exp.Expression:
@@ -521,7 +533,7 @@ def ordered_lists(tree: exp.Expression, session: Session) -> exp.Expression:
             return exp.Anonymous(this="groupArray", expressions=[node.this])
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def flatten_one_level(tree: exp.Expression, session: Session) -> exp.Expression:
@@ -537,7 +549,7 @@ def flatten_one_level(tree: exp.Expression, session: Session) -> exp.Expression:
             raise Unsupported("flatten of anything but list(…)")
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def _map_aliases(tree: exp.Expression) -> set[str]:
@@ -572,7 +584,7 @@ def map_literals(tree: exp.Expression, session: Session) -> exp.Expression:
             return exp.Anonymous(this="map", expressions=pairs)
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def map_lookups(tree: exp.Expression, session: Session) -> exp.Expression:
@@ -592,7 +604,7 @@ def map_lookups(tree: exp.Expression, session: Session) -> exp.Expression:
                 true=lookup, false=exp.null())
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def parallel_unnests(tree: exp.Expression, session: Session) -> exp.Expression:
@@ -665,7 +677,7 @@ def round_half_away_from_zero(tree: exp.Expression, session: Session) -> exp.Exp
             expression=scale.copy())
         return exp.Paren(this=rounded)
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 def insert_or_ignore(tree: exp.Expression, session: Session) -> exp.Expression:
@@ -688,7 +700,7 @@ def list_length(tree: exp.Expression, session: Session) -> exp.Expression:
             return exp.Anonymous(this="arraySort", expressions=[node.this])
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)
 
 
 Rewrite = Callable[[exp.Expression, Session], exp.Expression]
@@ -717,12 +729,36 @@ REWRITES: tuple[Rewrite, ...] = (
 
 
 def to_clickhouse(tree: exp.Expression, session: Session,
-                  rewrites: Iterable[Rewrite] = REWRITES) -> str:
-    """A bound DuckDB tree as ClickHouse SQL, after every rewrite."""
+                  rewrites: Iterable[Rewrite] = REWRITES,
+                  tables: Mapping[str, str] | None = None) -> str:
+    """A bound DuckDB tree as ClickHouse SQL, after every rewrite. ``tables``: where each
+    of the store's tables is read from instead (a table name or a subquery), for a query
+    that runs on one part of a store (collectors/stores/clickhouse.py)."""
     tree = tree.copy()
     for rewrite in rewrites:
         tree = rewrite(tree, session)
+    if tables:
+        tree = relocate(tree, tables)
     return tree.sql(dialect="clickhouse")
+
+
+def relocate(tree: exp.Expression, tables: Mapping[str, str]) -> exp.Expression:
+    """``tree`` reading each table named in ``tables`` from where it says instead."""
+    for node in list(tree.find_all(exp.Table)):
+        if node.db or node.name not in tables:
+            continue
+        where = _source(tables[node.name])
+        alias = exp.TableAlias(this=exp.to_identifier(node.alias or node.name))
+        if isinstance(where, exp.Table):
+            node.replace(exp.Table(this=where.this.copy(), alias=alias))
+        else:
+            node.replace(exp.Subquery(this=where.copy(), alias=alias))
+    return tree
+
+
+@lru_cache(maxsize=64)
+def _source(text: str) -> exp.Expression:
+    return sqlglot.parse_one(text, read="duckdb")
 
 
 def translate(sql: str, params: Any = None, session: Session | None = None) -> list[str]:
