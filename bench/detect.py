@@ -7,9 +7,12 @@ processes, on the same store and in the same run:
   bare   the floor: LAG/LEAD over (entity, field) feeding a real aggregate (a bare count(*)
          over a window subquery is optimised away)
   check  every detector, findings and messages included
+  chdb   the same check on an embedded ClickHouse store (chdb) holding the same events,
+         copied over as Arrow (skipped, and said so, without the clickhouse extra)
 
 and prints seconds, the ratio check/bare, seconds per million events (cost must grow
-linearly) and each process's peak memory. Also checks that the planted anomalies are found.
+linearly), the ratio chdb/DuckDB and each process's peak memory. Also checks that the
+planted anomalies are found, and that chdb finds as many of each kind as DuckDB.
 
     python bench/detect.py                       # 1M and 10M events
     python bench/detect.py --events 1000000      # one size (repeatable)
@@ -26,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -113,6 +118,35 @@ def generate(path: Path, n: int) -> float:
     return time.perf_counter() - started
 
 
+def copy_to_chdb(duck: Path, folder: Path) -> float:
+    """A chdb store holding the events of the DuckDB store ``duck``; seconds it took."""
+    import shutil
+
+    from collectors.store import open_store
+
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    source = open_store(duck, read_only=True)
+    target = open_store(f"chdb:{folder}")
+    try:
+        reader = source.sql("SELECT * FROM events ORDER BY seq").to_arrow_reader(500_000)
+        for batch in reader:
+            target.insert_arrow("events", pa.Table.from_batches([batch]))
+    finally:
+        target.close()
+        source.close()
+    return time.perf_counter() - started
+
+
+def chdb_available() -> bool:
+    try:
+        import chdb  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def measure(kind: str, db: str) -> dict:
     """Run one timed operation in this (fresh) process; print its figures as JSON."""
     from collectors.store import open_store
@@ -134,7 +168,7 @@ def measure(kind: str, db: str) -> dict:
     return {"seconds": seconds, "peak_mb": peak_kb / 1024, "found": found}
 
 
-def run_measure(kind: str, db: Path) -> dict:
+def run_measure(kind: str, db: Path | str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--measure", kind, "--db", str(db)],
         capture_output=True, text=True, check=True, cwd=ROOT,
@@ -148,13 +182,16 @@ def main() -> None:
                         help="events in the store (repeatable; default 1M and 10M)")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each (best kept)")
     parser.add_argument("--dir", type=Path, help="where to keep the stores (default: temp)")
-    parser.add_argument("--measure", choices=["bare", "check"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["bare", "check", "chdb"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.db)))
         return
     sizes = args.events or [1_000_000, 10_000_000]
+    with_chdb = chdb_available()
+    if not with_chdb:
+        print("chdb: not measured (install the clickhouse extra)", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         folder = args.dir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -178,6 +215,22 @@ def main() -> None:
                   f"planted anomalies {'all found' if ok else 'MISMATCH'}", flush=True)
             if not ok:
                 print(f"  expected {expected}\n  found    {best['found']}", flush=True)
+            if with_chdb:
+                chdb_dir = folder / f"detect-{n}.chdb"
+                copy_s = copy_to_chdb(db, chdb_dir)
+                on_chdb = min((run_measure("chdb", f"chdb:{chdb_dir}")
+                               for _ in range(args.repeat)), key=lambda r: r["seconds"])
+                same = on_chdb["found"] == best["found"]
+                print(f"{'':>12}  chdb (copied in {copy_s:.1f} s): check "
+                      f"{on_chdb['seconds']:.2f} s, peak {on_chdb['peak_mb']:.0f} MB; "
+                      f"chdb/DuckDB time {on_chdb['seconds'] / best['seconds']:.2f}x, "
+                      f"peak {on_chdb['peak_mb'] / best['peak_mb']:.2f}x; findings per "
+                      f"detector {'the same' if same else 'DIFFERENT'}", flush=True)
+                if not same:
+                    print(f"  DuckDB {best['found']}\n  chdb   {on_chdb['found']}", flush=True)
+                import shutil
+
+                shutil.rmtree(chdb_dir, ignore_errors=True)
             db.unlink(missing_ok=True)
         if len(rows) > 1:
             (n0, _, _, c0, _), (n1, _, _, c1, _) = rows[0], rows[-1]
