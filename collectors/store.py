@@ -223,6 +223,8 @@ def open_store(
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating when writable) the store at ``db``.
 
+    A ClickHouse URL (docs/contract.md §8) gives a `collectors.stores.clickhouse.
+    ClickHouseStore`, which answers ``execute`` with DuckDB SQL as this connection does.
     Readers get a read-only connection; a reader that finds an older schema has it migrated
     first. A reader of a store that does not exist (or a writer with ``create=False``) gets a
     clear error, not an empty database.

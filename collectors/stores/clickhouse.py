@@ -138,7 +138,7 @@ class _Server:
         self._client.command(sql)
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
-        self._client.insert_arrow(table, data, settings={"insert_distributed_sync": 1})
+        self._client.insert_arrow(table, data)
 
     def close(self) -> None:
         self._client.close()

@@ -37,6 +37,9 @@ SETTINGS: dict[str, int] = {
     # Parameters arrive as literals: the runner looks witnesses up by a list of every seq
     # the detectors named, which is long on a large store (ClickHouse's default: 256 KiB).
     "max_query_size": 1 << 30,
+    # An insert through a cluster's Distributed table returns once the shards have it, so
+    # that the next statement of an ingest (duplicates, seq) sees it.
+    "distributed_foreground_insert": 1,
 }
 
 _MARK = "__audit_param_"
