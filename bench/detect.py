@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -120,8 +121,6 @@ def generate(path: Path, n: int) -> float:
 
 def copy_to_chdb(duck: Path, folder: Path) -> float:
     """A chdb store holding the events of the DuckDB store ``duck``; seconds it took."""
-    import shutil
-
     from collectors.store import open_store
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -136,6 +135,23 @@ def copy_to_chdb(duck: Path, folder: Path) -> float:
         target.close()
         source.close()
     return time.perf_counter() - started
+
+
+def beside_duckdb(db: Path, chdb_dir: Path, duckdb_check: dict, repeat: int) -> str:
+    """The check on a chdb copy of ``db``, as a line of figures beside DuckDB's."""
+    copy_s = copy_to_chdb(db, chdb_dir)
+    runs = [run_measure("chdb", f"chdb:{chdb_dir}") for _ in range(repeat)]
+    shutil.rmtree(chdb_dir, ignore_errors=True)
+    best = min(runs, key=lambda r: r["seconds"])
+    same = best["found"] == duckdb_check["found"]
+    line = (f"{'':>12}  chdb (copied in {copy_s:.1f} s): check {best['seconds']:.2f} s, "
+            f"peak {best['peak_mb']:.0f} MB; chdb/DuckDB time "
+            f"{best['seconds'] / duckdb_check['seconds']:.2f}x, peak "
+            f"{best['peak_mb'] / duckdb_check['peak_mb']:.2f}x; findings per detector "
+            f"{'the same' if same else 'DIFFERENT'}")
+    if not same:
+        line += f"\n  DuckDB {duckdb_check['found']}\n  chdb   {best['found']}"
+    return line
 
 
 def chdb_available() -> bool:
@@ -216,21 +232,8 @@ def main() -> None:
             if not ok:
                 print(f"  expected {expected}\n  found    {best['found']}", flush=True)
             if with_chdb:
-                chdb_dir = folder / f"detect-{n}.chdb"
-                copy_s = copy_to_chdb(db, chdb_dir)
-                on_chdb = min((run_measure("chdb", f"chdb:{chdb_dir}")
-                               for _ in range(args.repeat)), key=lambda r: r["seconds"])
-                same = on_chdb["found"] == best["found"]
-                print(f"{'':>12}  chdb (copied in {copy_s:.1f} s): check "
-                      f"{on_chdb['seconds']:.2f} s, peak {on_chdb['peak_mb']:.0f} MB; "
-                      f"chdb/DuckDB time {on_chdb['seconds'] / best['seconds']:.2f}x, "
-                      f"peak {on_chdb['peak_mb'] / best['peak_mb']:.2f}x; findings per "
-                      f"detector {'the same' if same else 'DIFFERENT'}", flush=True)
-                if not same:
-                    print(f"  DuckDB {best['found']}\n  chdb   {on_chdb['found']}", flush=True)
-                import shutil
-
-                shutil.rmtree(chdb_dir, ignore_errors=True)
+                print(beside_duckdb(db, folder / f"detect-{n}.chdb", best, args.repeat),
+                      flush=True)
             db.unlink(missing_ok=True)
         if len(rows) > 1:
             (n0, _, _, c0, _), (n1, _, _, c1, _) = rows[0], rows[-1]
