@@ -233,6 +233,21 @@ class ClickHouseStore:
         if data.num_rows:
             self._run(self._backend.insert_arrow, table, data)
 
+    def partitioned(self, buckets: int) -> ClickHouseStore:
+        """This store, its commit-order queries run once per entity-hash bucket
+        (cityHash64(entity) % buckets) and the rows concatenated, as a cluster runs them
+        once per shard. What the tests hold the rule "a detector reads one entity's events
+        only" with. It shares this store's connection; close this one, not it."""
+        parts = []
+        for i in range(buckets):
+            where = f"cityHash64(entity) % {buckets} = {i}"
+            parts.append(Part(self._backend, {
+                "events": f"(SELECT * FROM events WHERE {where})",
+                "applied_events": f"(SELECT * FROM applied_events WHERE {where})",
+            }))
+        return ClickHouseStore(self._backend, self.location, parts=parts, read_only=True,
+                               owns_backend=False)
+
     def translate(self, sql: str, params: Any = None) -> list[str]:
         """The ClickHouse statements ``execute`` would run for ``sql`` (for people and tests)."""
         return dialect.translate(sql, params, self.session)
@@ -400,18 +415,3 @@ def _chdb_holder(path: Path) -> int | None:
                 return pid
             return pid
     return None
-
-
-def partitioned(store: ClickHouseStore, buckets: int) -> ClickHouseStore:
-    """The same store, its commit-order queries run once per entity-hash bucket
-    (cityHash64(entity) % buckets), as a cluster runs them once per shard. What the tests
-    use to hold the rule that a detector reads one entity's events only."""
-    parts = []
-    for i in range(buckets):
-        where = f"cityHash64(entity) % {buckets} = {i}"
-        parts.append(Part(store._backend, {  # noqa: SLF001 - same module
-            "events": f"(SELECT * FROM events WHERE {where})",
-            "applied_events": f"(SELECT * FROM applied_events WHERE {where})",
-        }))
-    return ClickHouseStore(store._backend, store.location, parts=parts,  # noqa: SLF001
-                           read_only=True, owns_backend=False)

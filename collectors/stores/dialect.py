@@ -4,8 +4,10 @@ The detectors (queries/*.sql) and the statements in the Python modules are writt
 DuckDB's dialect, and stay the readable master. sqlglot parses them and writes ClickHouse;
 what sqlglot does not know about the two engines' *meaning* is done by the rewrites below,
 one known difference each, in the order they run (`REWRITES`). Several of them are silent
-when missed: ClickHouse returns rows, just not the same ones. Each rewrite has a test that
-runs the construct on both engines (tests/stores/test_dialect.py).
+when missed: ClickHouse returns rows, just not the same ones. Each of those has a test that
+runs the construct on both engines and shows the difference without its rewrite
+(tests/stores/test_dialect.py); all of them run under the detectors on both engines in
+tests/stores/test_differential.py.
 
 Two things DuckDB keeps in its connection are kept here, client-side, by `Session`:
 variables (`SET VARIABLE`, read with `getvariable`) and temporary views and tables, which a

@@ -59,7 +59,7 @@ def without(ch, rewrite, sql, params=None, setup=()):
     return [tuple(r.values()) for r in table.to_pylist()]
 
 
-# (rewrite, SQL, setup): silent differences, each from a measured case (docs: FACTS).
+# (rewrite, SQL, setup): the silent differences, each met on this project's SQL.
 SILENT = {
     "lag is NULL before a partition's first row": (
         dialect.nullable_lag,

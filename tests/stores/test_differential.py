@@ -23,7 +23,6 @@ from audit.config import Config
 from collectors.stats import store_stats
 from collectors.store import open_store
 from collectors.stores import ingest
-from collectors.stores.clickhouse import partitioned
 from queries import check, owners, replay, timeline
 
 CONFIG = Config()
@@ -73,7 +72,7 @@ def compare(tmp: Path, files: list[Path], entities: list[str],
     try:
         ingest(ch, [str(f) for f in files])
         on_chdb = views(ch, entities, scopes)
-        bucketed = partitioned(ch, 4)
+        bucketed = ch.partitioned(4)
         per_bucket = {name: sorted(as_json(check(bucketed, config=CONFIG, **scopes[name])))
                       for name in bucket_scopes}
     finally:
