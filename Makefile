@@ -24,7 +24,7 @@ $(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund
 
 test: $(STAMP) $(JS)/node_modules/.package-lock.json
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	cd $(JS) && npm run build && npm test
 
 # The figures of README's "Speed" table; bench/pg.py and bench/snapshot.py are run by hand.
