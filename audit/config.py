@@ -8,8 +8,10 @@ the key and the file, never a setting silently ignored (docs/contract.md §3).
 
 from __future__ import annotations
 
+import ast
 import difflib
 import math
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,23 +20,51 @@ from typing import Any
 
 from audit.errors import AuditError
 
-DEFAULT_PRIORITIES: dict[str, int] = {
-    "user": 100,
-    "workflow": 80,
-    "instantiation": 60,
-    "polling_sync": 40,
-}
 DEFAULT_FILE = "audit.toml"
 # The detectors hand priorities to DuckDB as INTEGER (32 bits): a larger one cannot be used.
 _PRIORITY_RANGE = (-(2**31), 2**31 - 1)
 
+# The default values are written once, as SQL, so that the detector files run in the DuckDB
+# shell with them too: queries/defaults.sql, one `SET VARIABLE audit_<name> =
+# coalesce(getvariable('audit_<name>'), value)` per setting, the value a number or
+# `map([writers], [priorities])`. A data file of the queries package, read here without
+# importing the package (a service's `import audit` loads nothing of the auditing side).
+_DEFAULTS_SQL = Path(__file__).resolve().parent.parent / "queries" / "defaults.sql"
+_SETTING = re.compile(
+    r"SET VARIABLE audit_(\w+)\s*=\s*coalesce\(\s*getvariable\('audit_\1'\),\s*(.+?)\);",
+    re.DOTALL,
+)
+_MAP = re.compile(r"map\((\[.*?\]),\s*(\[.*?\])\)", re.DOTALL)
+
+
+def _read_defaults(path: Path = _DEFAULTS_SQL) -> dict[str, Any]:
+    """Each setting of queries/defaults.sql and its value, by its name without `audit_`."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+    out: dict[str, Any] = {}
+    for name, value in _SETTING.findall(text):
+        pairs = _MAP.fullmatch(value.strip())
+        if pairs:  # SQL's string and number literals read as Python's
+            keys, values = (ast.literal_eval(part) for part in pairs.groups())
+            out[name] = dict(zip(keys, values, strict=True))
+        else:
+            out[name] = ast.literal_eval(value.strip())
+    return out
+
+
+_DEFAULTS = _read_defaults()
+DEFAULT_PRIORITIES: dict[str, int] = _DEFAULTS["writer_priorities"]
+
 
 @dataclass(frozen=True)
 class Config:
-    oscillation_window_s: float = 60.0
-    oscillation_min_changes: int = 3
-    priority_window_s: float = 300.0
-    default_priority: int = 50
+    """The settings the detectors and ``audit.merge_by_priority`` apply; each field is the
+    variable ``audit_<field>`` of the SQL files."""
+
+    oscillation_window_s: float = float(_DEFAULTS["oscillation_window_s"])
+    oscillation_min_changes: int = _DEFAULTS["oscillation_min_changes"]
+    priority_window_s: float = float(_DEFAULTS["priority_window_s"])
+    default_priority: int = _DEFAULTS["default_priority"]
     writer_priorities: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
     source: str | None = None  # the file it came from, for messages
 
@@ -109,7 +139,7 @@ def _unknown(what: str, name: str, known: list[str], where: str) -> AuditError:
 def config_from_dict(raw: dict[str, Any], where: str = DEFAULT_FILE) -> Config:
     """A Config from parsed TOML; any unknown table or key, or a value of the wrong type,
     is an AuditError naming it and ``where``."""
-    values: dict[str, Any] = {"writer_priorities": dict(DEFAULT_PRIORITIES), "source": where}
+    values: dict[str, Any] = {"writer_priorities": Config().writer_priorities, "source": where}
     for table_name, table in raw.items():
         keys = _TABLES.get(table_name)
         if keys is None:

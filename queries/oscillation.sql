@@ -18,8 +18,8 @@
 -- a return, or has at least `min_changes` changes with writers alternating (alternation
 -- needs three changes at least).
 --
--- Settings: SET VARIABLE audit_oscillation_window_s = 60;      (seconds)
---           SET VARIABLE audit_oscillation_min_changes = 3;
+-- Settings (queries/defaults.sql): audit_oscillation_window_s (the window, in seconds),
+-- audit_oscillation_min_changes.
 --
 -- Example (field indexingList.0.status of block-A):
 --   12:00:00  workflow      "processing" -> "done"    (SSE)
@@ -30,8 +30,8 @@
 -- changes in commit order. The other columns are the finding's facts: flips, returns,
 -- handbacks, changes, window_s and span_s (seconds from the first change to the last).
 WITH params AS (
-    SELECT coalesce(getvariable('audit_oscillation_window_s'), 60)::DOUBLE AS win,
-           coalesce(getvariable('audit_oscillation_min_changes'), 3)::BIGINT AS min_changes
+    SELECT getvariable('audit_oscillation_window_s')::DOUBLE AS win,
+           getvariable('audit_oscillation_min_changes')::BIGINT AS min_changes
 ),
 positions AS (
     -- `transitions` may hold only the suspects. A run of consecutive positions (an island)

@@ -11,10 +11,8 @@
 -- value e1 set (e2.new == e1.new: what the more authoritative writer set stands). An
 -- event's own `priority` wins over its writer's; writers not listed get the default.
 --
--- Settings: SET VARIABLE audit_priority_window_s = 300;        (seconds)
---           SET VARIABLE audit_default_priority = 50;
---           SET VARIABLE audit_writer_priorities =
---               MAP {'user': 100, 'workflow': 80, 'instantiation': 60, 'polling_sync': 40};
+-- Settings (queries/defaults.sql): audit_priority_window_s, audit_default_priority,
+-- audit_writer_priorities.
 --
 -- Example (field content of block-A):
 --   12:00:00  user          content: "v1" -> "my edit"
@@ -24,11 +22,9 @@
 -- Reads the `transitions` table that transitions.sql makes; witnesses are [e1, e2]. The
 -- other columns are the finding's facts (seconds_after < 0: e2's clock was behind e1's).
 WITH params AS (
-    SELECT coalesce(getvariable('audit_priority_window_s'), 300)::DOUBLE AS win,
-           coalesce(getvariable('audit_default_priority'), 50)::INTEGER AS default_priority,
-           coalesce(getvariable('audit_writer_priorities'),
-                    MAP {'user': 100, 'workflow': 80, 'instantiation': 60,
-                         'polling_sync': 40})::MAP(VARCHAR, INTEGER) AS writers
+    SELECT getvariable('audit_priority_window_s')::DOUBLE AS win,
+           getvariable('audit_default_priority')::INTEGER AS default_priority,
+           getvariable('audit_writer_priorities')::MAP(VARCHAR, INTEGER) AS writers
 ),
 close AS (
     SELECT t.entity, t.field, t.rn, t.seq, t.p_seq, t.ts, t.p_ts,

@@ -5,9 +5,10 @@
 -- every write of that entity has one (ties by `ts`), otherwise by `ts`; remaining ties by
 -- ingest order (`seq`). It is defined here and nowhere else.
 --
--- Run it first, then any detector, in the DuckDB shell on a store made by `audit ingest`:
---   duckdb -readonly audit.duckdb -c ".read queries/transitions.sql" \
---                                 -c ".read queries/lost_update.sql"
+-- Run it first, after the settings (queries/defaults.sql), then any detector, in the DuckDB
+-- shell on a store made by `audit ingest`:
+--   duckdb -readonly audit.duckdb -c ".read queries/defaults.sql" \
+--       -c ".read queries/transitions.sql" -c ".read queries/lost_update.sql"
 --
 -- Scope (optional; unset = the whole store), so that --entity/--since/--until cut the work
 -- before the sort rather than after it:
@@ -25,6 +26,16 @@
 -- Only the columns the detectors test are carried through the sort (its cost grows with the
 -- width of a row); witnesses' other facts are looked up by `seq` afterwards. Each window
 -- function has a cost of its own, so prev's columns travel as one struct, unpacked after.
+
+-- Without the settings the detectors would quietly find nothing: stop here instead.
+SET VARIABLE audit_settings_checked = CASE
+    WHEN getvariable('audit_oscillation_window_s') IS NULL
+      OR getvariable('audit_oscillation_min_changes') IS NULL
+      OR getvariable('audit_priority_window_s') IS NULL
+      OR getvariable('audit_default_priority') IS NULL
+      OR getvariable('audit_writer_priorities') IS NULL
+    THEN error('the detector settings are not set: read queries/defaults.sql first')
+    ELSE true END;
 
 -- The events in scope. version_conflict also reads it: a fork spans fields. Only applied
 -- writes (the store's applied_events view leaves out those a compare-and-swap refused).
@@ -91,8 +102,8 @@ params AS (
     -- the widest time window any detector looks back over. Oscillation looks two changes
     -- back (W1, W2, W1 within its window), so the change before may be up to twice its
     -- window away from its own predecessor and must still be kept.
-    SELECT greatest(2 * coalesce(getvariable('audit_oscillation_window_s'), 60),
-                    coalesce(getvariable('audit_priority_window_s'), 300))::DOUBLE AS win
+    SELECT greatest(2 * getvariable('audit_oscillation_window_s'),
+                    getvariable('audit_priority_window_s'))::DOUBLE AS win
 )
 SELECT seq, entity, field, ts, writer, write_id, added, old, new, blind,
        version, base_version, source_ts, priority, order_version,

@@ -6,37 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from detect_histories import ev
+from detect_histories import one_of_each
 
 from queries.explain import render
 from queries.finding import Witness
 from queries.runner import check
 
 WITNESS_KEYS = set(Witness.__annotations__)
-
-
-def one_of_each():
-    """A history where every detector fires once at least."""
-    return [
-        # lost_update (version), chain_break, priority_inversion, stale_overwrite (revert)
-        ev("a1", 0, "A", "v", "workflow", new="x", base_version=0, version=1),
-        ev("a2", 10, "A", "v", "user", old="x", new="y", base_version=1, version=2),
-        ev("a3", 12, "A", "v", "polling_sync", old="y", new="x", base_version=1, version=3,
-           source_t=-5),
-        # version_conflict: two writes produce version 2
-        ev("b1", 0, "B", "v", "user", new="x", base_version=0, version=1),
-        ev("b2", 10, "B", "v", "user", old="x", new="y", base_version=1, version=2,
-           write_id="b-1"),
-        ev("b3", 20, "B", "w", "workflow", new="z", base_version=1, version=2,
-           write_id="b-2"),
-        # oscillation and stale_overwrite by source time
-        ev("c1", 0, "C", "s", "workflow", new="done", source_t=0),
-        ev("c2", 5, "C", "s", "polling_sync", old="done", new="error", source_t=-10),
-        ev("c3", 8, "C", "s", "workflow", old="error", new="done", source_t=8),
-        # chain_break: d2 replaced a value nobody recorded
-        ev("d1", 0, "D", "v", "user", new="x"),
-        ev("d2", 400, "D", "v", "user", old="zz", new="y"),
-    ]
 
 
 @pytest.fixture(scope="module")
