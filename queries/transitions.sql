@@ -23,9 +23,17 @@
 -- instead of materialising the whole history. On a large store that is most of the cost
 -- of a check.
 --
--- Only the columns the detectors test are carried through the sort (its cost grows with the
--- width of a row); witnesses' other facts are looked up by `seq` afterwards. Each window
--- function has a cost of its own, so prev's columns travel as one struct, unpacked after.
+-- One entity bucket (`SET VARIABLE audit_buckets = 4; SET VARIABLE audit_bucket = 0;`,
+-- then 1, 2, 3): only the entities with hash(entity) % audit_buckets = audit_bucket. Every
+-- detector reads one entity's events only, so the buckets' findings add up to the findings
+-- of the whole run; `audit check` works bucket by bucket on a large store (queries/runner.py)
+-- to keep the sort's memory bounded.
+--
+-- The sort is most of the cost, and its cost grows with the width of a row: it carries only
+-- what the suspect test below reads. What only the detectors read (write ids, prev's old) is
+-- looked up for the suspects afterwards, as the runner looks up witnesses' other facts by
+-- `seq`. Each window function has a cost of its own, so prev's columns travel as one struct,
+-- unpacked after.
 
 -- Without the settings the detectors would quietly find nothing: stop here instead.
 SET VARIABLE audit_settings_checked = CASE
@@ -58,7 +66,9 @@ WHERE (getvariable('audit_entities') IS NULL
              AND ts >= coalesce(getvariable('audit_since')::TIMESTAMPTZ,
                                 '-infinity'::TIMESTAMPTZ)
              AND ts <= coalesce(getvariable('audit_until')::TIMESTAMPTZ,
-                                'infinity'::TIMESTAMPTZ)));
+                                'infinity'::TIMESTAMPTZ)))
+  AND (coalesce(getvariable('audit_buckets'), 1) = 1
+       OR hash(entity) % getvariable('audit_buckets') = getvariable('audit_bucket'));
 
 -- Entities where some writes carry a version and some do not: ordered by ts alone. Usually
 -- few; a table of their own, because as a CTE of the statement below it slows the sort.
@@ -69,7 +79,8 @@ HAVING count(version) BETWEEN 1 AND count(*) - 1;
 
 CREATE OR REPLACE TEMP TABLE transitions AS
 WITH keyed AS (
-    SELECT *,
+    SELECT seq, entity, field, ts, writer, added, old, new, blind, version, base_version,
+           source_ts, priority,
            -- the version that orders this write: NULL for an entity that is not fully
            -- versioned, so that its writes fall back to ts order
            CASE WHEN entity IN (SELECT entity FROM mixed_entities) THEN NULL
@@ -78,14 +89,11 @@ WITH keyed AS (
     FROM scoped_events
 ),
 ordered AS (
-    SELECT
-        seq, entity, field, ts, writer, write_id, added, old, new, blind,
-        version, base_version, source_ts, priority, order_version,
+    SELECT *,
         row_number() OVER w AS rn,             -- position in the field's history, from 1
         -- prev(e); NULL for the field's first
-        lag({'seq': seq, 'ts': ts, 'writer': writer, 'write_id': write_id, 'old': old,
-             'new': new, 'blind': blind, 'version': version, 'source_ts': source_ts,
-             'priority': priority}) OVER w AS p,
+        lag({'seq': seq, 'ts': ts, 'writer': writer, 'new': new, 'version': version,
+             'source_ts': source_ts, 'priority': priority}) OVER w AS p,
         -- the value before prev: whether prev changed anything (oscillation)
         lag(new, 2) OVER w AS pp_new
     FROM keyed
@@ -93,9 +101,8 @@ ordered AS (
 ),
 unpacked AS (
     SELECT * EXCLUDE (p),
-           p.seq AS p_seq, p.ts AS p_ts, p.writer AS p_writer, p.write_id AS p_write_id,
-           p.old AS p_old, p.new AS p_new, p.blind AS p_blind, p.version AS p_version,
-           p.source_ts AS p_source_ts, p.priority AS p_priority
+           p.seq AS p_seq, p.ts AS p_ts, p.writer AS p_writer, p.new AS p_new,
+           p.version AS p_version, p.source_ts AS p_source_ts, p.priority AS p_priority
     FROM ordered
 ),
 params AS (
@@ -104,27 +111,33 @@ params AS (
     -- window away from its own predecessor and must still be kept.
     SELECT greatest(2 * getvariable('audit_oscillation_window_s'),
                     getvariable('audit_priority_window_s'))::DOUBLE AS win
+),
+suspects AS (
+    SELECT unpacked.*
+    FROM unpacked, params
+    WHERE NOT coalesce(getvariable('audit_suspects_only'), false)
+       OR (p_seq IS NOT NULL AND (
+           -- suspect: not a plain continuation of prev. Either the chain does not link up
+           -- (an unknown old links with anything),
+           (NOT blind AND (old IS DISTINCT FROM p_new OR (added AND p_new IS NOT NULL)))
+           -- or the writer had read an older version, or carries older data,
+           OR base_version < p_version
+           OR source_ts < p_source_ts
+           -- or, close in time to prev, the field changed hands,
+           OR (abs(epoch(ts) - epoch(p_ts)) <= params.win
+               AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority))
+           -- or, for oscillation, which steps over writes that changed nothing: the write
+           -- changed nothing, or the one before it did not.
+           OR new IS NOT DISTINCT FROM p_new
+           OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)))
 )
-SELECT seq, entity, field, ts, writer, write_id, added, old, new, blind,
-       version, base_version, source_ts, priority, order_version,
-       rn, p_seq, p_ts, p_writer, p_write_id, p_old, p_new, p_blind, p_version,
-       p_source_ts, p_priority, pp_new,
+SELECT s.seq, s.entity, s.field, s.ts, s.writer, e.write_id, s.added, s.old, s.new, s.blind,
+       s.version, s.base_version, s.source_ts, s.priority, s.order_version,
+       s.rn, s.p_seq, s.p_ts, s.p_writer, p.write_id AS p_write_id, p.old AS p_old, s.p_new,
+       p.blind AS p_blind, s.p_version, s.p_source_ts, s.p_priority, s.pp_new,
        -- an effective change: the field did not already hold the value written
        -- (docs/contract.md §3, oscillation)
-       p_seq IS NULL OR new IS DISTINCT FROM p_new AS effective
-FROM unpacked, params
-WHERE NOT coalesce(getvariable('audit_suspects_only'), false)
-   OR (p_seq IS NOT NULL AND (
-       -- suspect: not a plain continuation of prev. Either the chain does not link up
-       -- (an unknown old links with anything),
-       (NOT blind AND (old IS DISTINCT FROM p_new OR (added AND p_new IS NOT NULL)))
-       -- or the writer had read an older version, or carries older data,
-       OR base_version < p_version
-       OR source_ts < p_source_ts
-       -- or, close in time to prev, the field changed hands,
-       OR (abs(epoch(ts) - epoch(p_ts)) <= params.win
-           AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority))
-       -- or, for oscillation, which steps over writes that changed nothing: the write
-       -- changed nothing, or the one before it did not.
-       OR new IS NOT DISTINCT FROM p_new
-       OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)));
+       s.p_seq IS NULL OR s.new IS DISTINCT FROM s.p_new AS effective
+FROM suspects s
+JOIN scoped_events e ON e.seq = s.seq
+LEFT JOIN scoped_events p ON p.seq = s.p_seq;
