@@ -36,16 +36,12 @@ class Scope:
     events before the sort (an entity written in the range keeps its whole history, the
     context prev() needs). ``suspects_only`` keeps only the transitions a detector can name
     (what `check` needs); otherwise the table holds the whole history in scope (what
-    timeline and replay need). ``buckets``/``bucket`` keep one entity bucket of a run that
-    works bucket by bucket: the entities with hash(entity) % buckets = bucket
-    (queries/transitions.sql)."""
+    timeline and replay need)."""
 
     entities: tuple[str, ...] | None = None
     since: datetime | None = None
     until: datetime | None = None
     suspects_only: bool = False
-    buckets: int = 1
-    bucket: int = 0
 
 
 class CommitOrder:
@@ -89,13 +85,10 @@ def commit_order(
     since: datetime | None = None,
     until: datetime | None = None,
     suspects_only: bool = False,
-    buckets: int = 1,
-    bucket: int = 0,
 ) -> CommitOrder:
     """Build the commit order of the events in scope (docs/contract.md §2) and return the
     handle that the detectors and views read it through."""
-    scope = Scope(None if entities is None else tuple(entities), since, until, suspects_only,
-                  buckets, bucket)
+    scope = Scope(None if entities is None else tuple(entities), since, until, suspects_only)
     order = CommitOrder(con, config or Config(), scope)
     order.build()
     return order
@@ -110,8 +103,6 @@ def _set_variables(order: CommitOrder) -> None:
     con.execute("SET VARIABLE audit_entities = ?::VARCHAR[]", [entities])
     con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [scope.since])
     con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [scope.until])
-    con.execute("SET VARIABLE audit_buckets = ?::UBIGINT", [scope.buckets])
-    con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [scope.bucket])
     con.execute("SET VARIABLE audit_oscillation_window_s = ?::DOUBLE",
                 [config.oscillation_window_s])
     con.execute("SET VARIABLE audit_oscillation_min_changes = ?::BIGINT",

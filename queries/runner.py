@@ -46,11 +46,6 @@ SEVERITY: dict[str, str] = {
     "chain_break": "warning",
 }
 
-# A check of a large store works entity bucket by entity bucket, each with about this many
-# events at most (queries/transitions.sql): the sort's memory follows the size of a bucket,
-# while every bucket scans the store once more. Measured by bench/detect.py (README, Speed).
-EVENTS_PER_BUCKET = 25_000_000
-
 # Columns that are not facts: where the finding is, its witnesses, its severity.
 _NOT_FACTS = ("entity", "field", "seqs", "severity")
 
@@ -113,43 +108,20 @@ def check(
     until_ts = to_timestamp(until, "until")
     if since_ts and until_ts and since_ts > until_ts:
         raise AuditError("--since is after --until")
-    buckets = 1 if entity is not None else _buckets(con)
-    raw: list[tuple[str, dict[str, Any]]] = []
-    for bucket in range(buckets):
-        order = commit_order(con, config, entities=None if entity is None else [entity],
-                             since=since_ts, until=until_ts, suspects_only=suspects_only,
-                             buckets=buckets, bucket=bucket)
-        raw.extend(_rows(order, names))
-    return _findings(con, raw, since_ts, until_ts)
+    order = commit_order(con, config, entities=None if entity is None else [entity],
+                         since=since_ts, until=until_ts, suspects_only=suspects_only)
+    return detect(order, names)
 
 
 def detect(order: CommitOrder, detectors: Sequence[str] | None = None) -> list[Finding]:
     """Run the detectors on a built commit order; findings in time order, those whose
     witnesses overlap the order's since/until."""
-    rows = _rows(order, resolve_detectors(detectors))
-    return _findings(order.con, rows, order.scope.since, order.scope.until)
-
-
-def _buckets(con: duckdb.DuckDBPyConnection) -> int:
-    """How many entity buckets a check of the whole store works through."""
-    [(events,)] = con.execute("SELECT count(*) FROM events").fetchall()
-    return max(1, -(-events // EVENTS_PER_BUCKET))
-
-
-def _rows(order: CommitOrder, names: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
-    """Each detector's rows on ``order``, named by their detector."""
-    return [(name, row) for name in names for row in order.rows(sql(name))]
-
-
-def _findings(
-    con: duckdb.DuckDBPyConnection,
-    raw: list[tuple[str, dict[str, Any]]],
-    since: datetime | None,
-    until: datetime | None,
-) -> list[Finding]:
-    """The detectors' rows as findings in time order, those whose witnesses overlap
-    since/until."""
-    looked = _witnesses(con, {s for _, row in raw for s in row["seqs"]})
+    names = resolve_detectors(detectors)
+    raw: list[tuple[str, dict[str, Any]]] = []
+    for name in names:
+        raw.extend((name, row) for row in order.rows(sql(name)))
+    looked = _witnesses(order.con, {s for _, row in raw for s in row["seqs"]})
+    since, until = order.scope.since, order.scope.until
     low = _micros(since) if since else float("-inf")
     high = _micros(until) if until else float("inf")
     rank = {name: i for i, name in enumerate(DETECTORS)}

@@ -23,12 +23,6 @@
 -- instead of materialising the whole history. On a large store that is most of the cost
 -- of a check.
 --
--- One entity bucket (`SET VARIABLE audit_buckets = 4; SET VARIABLE audit_bucket = 0;`,
--- then 1, 2, 3): only the entities with hash(entity) % audit_buckets = audit_bucket. Every
--- detector reads one entity's events only, so the buckets' findings add up to the findings
--- of the whole run; `audit check` works bucket by bucket on a large store (queries/runner.py)
--- to keep the sort's memory bounded.
---
 -- The sort is most of the cost, and its cost grows with the width of a row: it carries only
 -- what the suspect test below reads. What only the detectors read (write ids, prev's old) is
 -- looked up for the suspects afterwards, as the runner looks up witnesses' other facts by
@@ -66,9 +60,7 @@ WHERE (getvariable('audit_entities') IS NULL
              AND ts >= coalesce(getvariable('audit_since')::TIMESTAMPTZ,
                                 '-infinity'::TIMESTAMPTZ)
              AND ts <= coalesce(getvariable('audit_until')::TIMESTAMPTZ,
-                                'infinity'::TIMESTAMPTZ)))
-  AND (coalesce(getvariable('audit_buckets'), 1) = 1
-       OR hash(entity) % getvariable('audit_buckets') = getvariable('audit_bucket'));
+                                'infinity'::TIMESTAMPTZ)));
 
 -- Entities where some writes carry a version and some do not: ordered by ts alone. Usually
 -- few; a table of their own, because as a CTE of the statement below it slows the sort.

@@ -46,7 +46,9 @@ SETTINGS: dict[str, int] = {
 
 _MARK = "__audit_param_"
 _DUCK = sqlglot.Dialect.get_or_raise("duckdb")
-_SET_VARIABLE = re.compile(r"^\s*SET\s+VARIABLE\s+(\w+)\s*=\s*(.+?)\s*;?\s*$", re.I | re.S)
+# A statement's leading comments (a file's header) come before its SET.
+_SET_VARIABLE = re.compile(r"^(?:\s*--[^\n]*\n)*\s*SET\s+VARIABLE\s+(\w+)\s*=\s*(.+?)\s*;?\s*$",
+                           re.I | re.S)
 # DateTime64's range in ClickHouse (years 1 to 9999), the ends standing for ±infinity.
 _LOWEST = "0001-01-01 00:00:00.000000"
 _HIGHEST = "9999-12-31 23:59:59.999999"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -167,3 +168,33 @@ def test_no_connection_installs_or_loads_an_extension_by_itself(tmp_path):
         assert "download" not in str(raised.value).lower()
     finally:
         con.close()
+
+
+def test_a_reader_holds_a_bounded_share_of_memory_and_spills_the_rest(tmp_path, monkeypatch):
+    """Readers run the detectors' sort: DuckDB's own default (80 % of RAM) let a check of
+    100M events take 19.9 GB (collectors/store.py, READER_MEMORY_LIMIT)."""
+    from cli_support import run
+
+    path = tmp_path / "a.duckdb"
+    make_v1_store(path)
+    open_store(path).close()
+
+    def limit(con: duckdb.DuckDBPyConnection) -> int:
+        [(value,)] = con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()
+        number, unit = value.split()
+        return int(float(number) * {"MiB": 2**20, "GiB": 2**30}[unit])
+
+    monkeypatch.delenv("AUDIT_MEMORY_LIMIT", raising=False)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with open_store(path, read_only=True) as con:
+        assert limit(con) == pytest.approx(ram * 0.2, rel=0.01)
+    with open_store(path) as con:  # a writer (ingest) keeps DuckDB's default
+        assert limit(con) == pytest.approx(ram * 0.8, rel=0.01)
+    monkeypatch.setenv("AUDIT_MEMORY_LIMIT", "300MB")
+    with open_store(path, read_only=True) as con:
+        assert limit(con) == pytest.approx(300e6, rel=0.01)
+    bad = run("check", "--db", path, env={"AUDIT_MEMORY_LIMIT": "lots"})
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == [
+        "error: AUDIT_MEMORY_LIMIT='lots': Parser Error: Memory must have a number (e.g. 1GB)"]
