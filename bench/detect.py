@@ -16,6 +16,7 @@ planted anomalies are found, and that chdb finds as many of each kind as DuckDB.
 
     python bench/detect.py                       # 1M and 10M events
     python bench/detect.py --events 1000000      # one size (repeatable)
+    python bench/detect.py --events 100000000 --dir bench/data --no-chdb   # kept, reused
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from collectors.store import READER_MEMORY_LIMIT  # noqa: E402
 
 # Per 1000 entities: the planted anomalies (entity class c = entity number % 1000).
 #   c=2 (versioned)    read version 3, wrote over version 4        -> lost_update
@@ -197,7 +200,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, action="append",
                         help="events in the store (repeatable; default 1M and 10M)")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each (best kept)")
-    parser.add_argument("--dir", type=Path, help="where to keep the stores (default: temp)")
+    parser.add_argument("--dir", type=Path,
+                        help="where to keep the stores, reused when present (default: temp)")
+    parser.add_argument("--no-chdb", action="store_true", help="DuckDB only")
     parser.add_argument("--measure", choices=["bare", "check", "chdb"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -205,8 +210,8 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.db)))
         return
     sizes = args.events or [1_000_000, 10_000_000]
-    with_chdb = chdb_available()
-    if not with_chdb:
+    with_chdb = not args.no_chdb and chdb_available()
+    if not with_chdb and not args.no_chdb:
         print("chdb: not measured (install the clickhouse extra)", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         folder = args.dir or Path(tmp)
@@ -214,7 +219,7 @@ def main() -> None:
         rows = []
         for n in sizes:
             db = folder / f"detect-{n}.duckdb"
-            gen_s = generate(db, n)
+            gen_s = 0.0 if args.dir and db.exists() else generate(db, n)
             bare = min((run_measure("bare", db) for _ in range(args.repeat)),
                        key=lambda r: r["seconds"])
             checks = [run_measure("check", db) for _ in range(args.repeat)]
@@ -223,7 +228,8 @@ def main() -> None:
             expected = {k: v * (entities // 1000) for k, v in EXPECTED_PER_1000.items()}
             ok = best["found"] == expected
             rows.append((n, gen_s, bare, best, ok))
-            print(f"{n:>12,} events ({entities:,} entities, generated in {gen_s:.1f} s): "
+            made = f"generated in {gen_s:.1f} s" if gen_s else "store reused"
+            print(f"{n:>12,} events ({entities:,} entities, {made}): "
                   f"bare scan {bare['seconds']:.2f} s, peak {bare['peak_mb']:.0f} MB; "
                   f"check {best['seconds']:.2f} s, peak {best['peak_mb']:.0f} MB; "
                   f"ratio {best['seconds'] / bare['seconds']:.2f}x; "
@@ -234,13 +240,16 @@ def main() -> None:
             if with_chdb:
                 print(beside_duckdb(db, folder / f"detect-{n}.chdb", best, args.repeat),
                       flush=True)
-            db.unlink(missing_ok=True)
+            if not args.dir:
+                db.unlink(missing_ok=True)
         if len(rows) > 1:
             (n0, _, _, c0, _), (n1, _, _, c1, _) = rows[0], rows[-1]
             growth = (c1["seconds"] / c0["seconds"]) / (n1 / n0)
             print(f"check time grew {c1['seconds'] / c0['seconds']:.1f}x for {n1 / n0:.0f}x "
                   f"the events ({growth:.2f} of linear)")
-        print(f"(threads: DuckDB default on {os.cpu_count()} cores)")
+        limit = os.environ.get("AUDIT_MEMORY_LIMIT") or READER_MEMORY_LIMIT
+        print(f"(threads: DuckDB default on {os.cpu_count()} cores; readers' memory limit "
+              f"{limit})")
 
 
 if __name__ == "__main__":
