@@ -33,8 +33,9 @@ bench: $(STAMP) $(JS)/node_modules/.package-lock.json
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/precision.py
 	$(BIN)/python bench/instrument.py
-	$(BIN)/python bench/serve.py --seconds 5 --clients 1
-	$(BIN)/python bench/serve.py --seconds 5 --clients 4
+	$(BIN)/python bench/serve.py --seconds 5 --clients 1 --workers 2
+	$(BIN)/python bench/serve.py --seconds 5 --clients 2 --workers 2
+	$(BIN)/python bench/serve.py --seconds 5 --clients 4 --workers 2
 	cd $(JS) && npm run build && npm run bench
 
 lint: $(STAMP)
