@@ -35,67 +35,11 @@ from pathlib import Path
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from planted_store import EXPECTED_PER_1000, generate  # noqa: E402
 
 from collectors.store import READER_MEMORY_LIMIT  # noqa: E402
-
-# Per 1000 entities: the planted anomalies (entity class c = entity number % 1000).
-#   c=2 (versioned)    read version 3, wrote over version 4        -> lost_update
-#   c=3 (unversioned)  old value that no write left               -> chain_break
-#   c=4 (versioned)    two writes both produce version 5          -> version_conflict
-#   c=5 (unversioned)  read the same value as the write before    -> lost_update + chain_break
-#   c=6 (versioned)    status goes v0 -> v3 -> v0 within 15 s, put back
-#                      by another writer                          -> oscillation
-#   c=8 (versioned)    user, then polling_sync 15 s later (x3)     -> priority_inversion x3
-#   c=9 (unversioned)  data produced an hour before the write before -> stale_overwrite
-EXPECTED_PER_1000 = {
-    "lost_update": 2,
-    "chain_break": 2,
-    "version_conflict": 1,
-    "oscillation": 1,
-    "priority_inversion": 3,
-    "stale_overwrite": 1,
-}
-
-GENERATE_SQL = """
-INSERT INTO events (seq, event_id, ts, entity, entity_type, field, change, old, new, writer,
-                    actor, write_id, base_version, version, source_ts, priority, trace_id,
-                    span_id, attrs, source, line)
-WITH g AS (
-    -- event j of entity k; an entity's writes are 120 s apart (beyond every window), except
-    -- in the classes that plant a burst, whose writes are 5 s apart
-    SELECT i, i // 10 AS k, i % 10 AS j, (i // 10) % 1000 AS c
-    FROM range($n) r(i)
-),
-t AS (
-    SELECT *, TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_seconds(k % 86400)
-              + to_seconds(CASE WHEN c IN (6, 8) THEN j * 5 ELSE j * 120 END) AS ts
-    FROM g
-)
-SELECT
-    i, 'e' || i, ts, 'block-' || k, 'block',
-    ['status', 'content', 'indexingList.0.status'][j % 3 + 1],
-    CASE WHEN j < 3 THEN 'added' ELSE 'changed' END,
-    CASE WHEN j < 3 THEN NULL
-         WHEN c = 3 AND j = 7 THEN '"zz"'
-         WHEN c = 5 AND j = 7 THEN '"v1"'
-         WHEN c = 6 AND j = 9 THEN '"v0"'
-         ELSE '"v' || (j - 3) || '"' END,
-    CASE WHEN c = 6 AND j = 6 THEN '"v0"' ELSE '"v' || j || '"' END,
-    CASE WHEN c = 6 THEN (CASE WHEN j < 6 THEN 'instantiation' ELSE 'workflow' END)
-         WHEN c = 8 THEN (CASE WHEN j < 5 THEN 'user' ELSE 'polling_sync' END)
-         ELSE ['user', 'workflow', 'instantiation', 'polling_sync'][(hash(i) % 4)::BIGINT + 1]
-    END,
-    'actor-' || (i % 7), 'w' || i,
-    CASE WHEN k % 2 = 0 THEN (CASE WHEN c = 2 AND j = 6 THEN 3
-                                   WHEN c = 4 AND j = 5 THEN 4 ELSE j END) END,
-    CASE WHEN k % 2 = 0 THEN (CASE WHEN c = 4 AND j = 5 THEN 5 ELSE j + 1 END) END,
-    CASE WHEN c = 9 THEN ts - (CASE WHEN j = 6 THEN INTERVAL 1 HOUR ELSE INTERVAL 0 SECOND END)
-    END,
-    NULL, NULL, NULL, NULL, 'bench', i
-FROM t
-"""
 
 BARE_SQL = """
 SELECT sum(CASE WHEN prev_new IS DISTINCT FROM old THEN 1 ELSE 0 END), count(next_seq)
@@ -105,21 +49,6 @@ FROM (
     WINDOW w AS (PARTITION BY entity, field ORDER BY seq)
 )
 """
-
-
-def generate(path: Path, n: int) -> float:
-    from collectors.store import open_store
-
-    if path.exists():
-        path.unlink()
-    started = time.perf_counter()
-    con = open_store(path)
-    try:
-        con.execute(GENERATE_SQL.replace("$n", str(int(n))))
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    return time.perf_counter() - started
 
 
 def copy_to_chdb(duck: Path, folder: Path) -> float:

@@ -79,6 +79,16 @@ def _duckdb_error() -> type[Exception]:
     return duckdb.Error if duckdb is not None else _NotRaised
 
 
+def _memory_hint(exc: Exception) -> str:
+    """What to do when a reader ran out of the memory it may hold (collectors/store.py)."""
+    if type(exc).__name__ != "OutOfMemoryException":
+        return ""
+    from collectors.store import READER_MEMORY_LIMIT
+
+    limit = os.environ.get("AUDIT_MEMORY_LIMIT") or READER_MEMORY_LIMIT
+    return f"; readers may hold {limit} of memory: set AUDIT_MEMORY_LIMIT higher (e.g. 2GB)"
+
+
 def _fail(message: str) -> int:
     print(f"error: {printable(message)}", file=sys.stderr)  # it may quote names from the store
     return 2
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     except AuditError as exc:
         sys.exit(_fail(str(exc)))
     except _duckdb_error() as exc:
-        sys.exit(_fail(f"database: {first_line(exc)}"))
+        sys.exit(_fail(f"database: {first_line(exc)}{_memory_hint(exc)}"))
     except OSError as exc:
         sys.exit(_fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)))
     except KeyboardInterrupt:

@@ -169,9 +169,10 @@ def test_no_connection_installs_or_loads_an_extension_by_itself(tmp_path):
         con.close()
 
 
-def test_a_reader_holds_a_bounded_share_of_memory_and_spills_the_rest(tmp_path, monkeypatch):
+def test_a_reader_holds_a_bounded_share_of_memory(tmp_path, monkeypatch):
     """Readers run the detectors' sort: DuckDB's own default (80 % of RAM) let a check of
-    100M events take 19.9 GB (collectors/store.py, READER_MEMORY_LIMIT)."""
+    100M events take 19.9 GB (collectors/store.py, READER_MEMORY_LIMIT). What a check does
+    under the limit: tests/queries/test_memory_limit.py."""
     from cli_support import run
 
     path = tmp_path / "a.duckdb"

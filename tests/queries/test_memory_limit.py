@@ -1,0 +1,67 @@
+"""A check under a memory limit smaller than its sort spills to disk and finds the same; one
+far too small for it fails as one line that says what to do (collectors/store.py,
+READER_MEMORY_LIMIT, AUDIT_MEMORY_LIMIT)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_support import run
+from planted_store import EXPECTED_PER_1000, generate
+
+from collectors.store import open_store
+from queries.commit_order import sql
+from queries.runner import check
+
+EVENTS = 200_000
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("planted") / "planted.duckdb"
+    generate(path, EVENTS)
+    return path
+
+
+def _profiled_build(store, tmp_path, monkeypatch, limit: str) -> dict:
+    """The commit order built under ``limit`` as the SQL files build it in the DuckDB shell,
+    two threads (memory grows with threads): DuckDB's own account of the statement that
+    sorts, the script's last (its JSON profile, `system`)."""
+    monkeypatch.setenv("AUDIT_MEMORY_LIMIT", limit)
+    profile = tmp_path / f"profile-{limit}.json"
+    with open_store(store, read_only=True) as con:
+        con.execute("SET threads = 2")
+        con.execute("SET VARIABLE audit_suspects_only = true")
+        con.execute(sql("defaults"))
+        con.execute("PRAGMA enable_profiling = 'json'")
+        con.execute("PRAGMA profiling_output = ?", [str(profile)])
+        con.execute(sql("transitions"))
+    return json.loads(profile.read_text())["system"]
+
+
+def test_a_check_under_a_small_limit_spills_and_finds_the_same(store, tmp_path, monkeypatch):
+    free = _profiled_build(store, tmp_path, monkeypatch, "2GB")
+    tight = _profiled_build(store, tmp_path, monkeypatch, "40MB")
+    # The limit is below what the sort holds when free, so it had to spill.
+    assert free["peak_buffer_memory"] > 40e6 and free["total_bytes_spilled"] == 0
+    assert tight["total_bytes_spilled"] > 0
+
+    found = {}
+    for limit in ("2GB", "40MB"):
+        monkeypatch.setenv("AUDIT_MEMORY_LIMIT", limit)
+        with open_store(store, read_only=True) as con:
+            con.execute("SET threads = 2")
+            found[limit] = [(f.detector, f.entity, f.field, f.event_ids) for f in check(con)]
+    assert found["40MB"] == found["2GB"]
+    per_detector = {d: sum(1 for f in found["40MB"] if f[0] == d) for d in EXPECTED_PER_1000}
+    assert per_detector == {d: n * EVENTS // 10 // 1000 for d, n in EXPECTED_PER_1000.items()}
+
+
+def test_too_little_memory_is_one_line_that_says_what_to_do(store):
+    result = run("check", "--db", store, env={"AUDIT_MEMORY_LIMIT": "8MB"})
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: database: Out of Memory Error: ")
+    assert line.endswith("; readers may hold 8MB of memory: set AUDIT_MEMORY_LIMIT higher "
+                         "(e.g. 2GB)")
