@@ -156,7 +156,8 @@ export class HttpSink implements Sink {
     return this.queue.length;
   }
 
-  private takeBatch(limit: number): string[] {
+  /** The next batch's lines and its body's UTF-8 size (at most), from the sizes counted on write. */
+  private takeBatch(limit: number): [lines: string[], bytes: number] {
     let n = 0;
     let bytes = 0;
     while (n < this.queue.length && n < this.batchSize) {
@@ -167,7 +168,7 @@ export class HttpSink implements Sink {
     }
     this.queuedBytes -= bytes;
     this.sizes.splice(0, n);
-    return this.queue.splice(0, n);
+    return [this.queue.splice(0, n), bytes];
   }
 
   /** Send batches one after another until the queue is empty. */
@@ -180,7 +181,7 @@ export class HttpSink implements Sink {
     this.pumping = true;
     void (async () => {
       try {
-        while (this.queue.length) await this.send(this.takeBatch(this.maxBatchBytes));
+        while (this.queue.length) await this.send(...this.takeBatch(this.maxBatchBytes));
       } finally {
         this.pumping = false;
       }
@@ -189,12 +190,12 @@ export class HttpSink implements Sink {
 
   /** The page is going away: send everything queued now, in parallel, with keepalive. */
   private sendAllNow(): void {
-    while (this.queue.length) void this.send(this.takeBatch(Math.min(this.maxBatchBytes, KEEPALIVE_BUDGET)));
+    while (this.queue.length) void this.send(...this.takeBatch(Math.min(this.maxBatchBytes, KEEPALIVE_BUDGET)));
   }
 
-  private async send(batch: string[]): Promise<void> {
+  private async send(batch: string[], bytes: number): Promise<void> {
     const body = `${batch.join("\n")}\n`;
-    const keepalive = this.keepalive && utf8Size(body) <= KEEPALIVE_BUDGET;
+    const keepalive = this.keepalive && bytes <= KEEPALIVE_BUDGET;
     let failure: string;
     for (let attempt = 0; ; attempt++) {
       try {
