@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSite } from "../e2e/site.mjs";
 import { ensureChromium, launch } from "./browser.mjs";
-import { hasServe, ingestAndCheck, scratch, startServe } from "./support.mjs";
+import { ingestAndCheck, scratch, startServe } from "./support.mjs";
 
 const block = (id, label, indexingList = []) => ({
   id, type: "block", position: { x: id === "block-A" ? 0 : 400, y: 0 },
@@ -32,11 +32,10 @@ function within(promise, what) {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-const serveReason = (await hasServe()) ? null : "this checkout has no `audit serve` (docs/contract.md §5)";
 const browser = ensureChromium();
 
 test("three writers race in React Flow; the stale-list lost update is found, nothing sent is missing",
-  { skip: serveReason ?? browser.skip ?? false }, async (t) => {
+  { skip: browser.skip ?? false }, async (t) => {
     const spool = scratch("e2e-spool");
     // The page's origin is only known once its server listens: start it first, serve after.
     const config = {};

@@ -84,8 +84,7 @@ test("async writers in AsyncLocalStorage scopes, spooled, ingested, checked", as
 
 /** Seal the spool's abandoned files as the Python side does (collectors/spool.py). */
 async function pythonSeal(dir) {
-  const code = "import sys; from collectors import spool; " +
-    "seal = getattr(spool, 'seal_abandoned', None) or spool.seal_orphans; print(len(seal(sys.argv[1])))";
+  const code = "import sys; from collectors.spool import seal_abandoned; print(len(seal_abandoned(sys.argv[1])))";
   const { stdout } = await exec(python, ["-c", code, dir], { cwd: repoRoot });
   return Number(stdout.trim());
 }

@@ -8,9 +8,7 @@ import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs";
 import { Auditor, OtelLogSink } from "../dist/index.js";
-import { hasServe, ingestAndCheck, scratch, startServe } from "./support.mjs";
-
-const serveReason = (await hasServe()) ? null : "this checkout has no `audit serve` (docs/contract.md §5)";
+import { ingestAndCheck, scratch, startServe } from "./support.mjs";
 
 function spooledEvents(dir) {
   return readdirSync(dir).filter((f) => f.endsWith(".jsonl"))
@@ -23,7 +21,7 @@ const writes = [
   { entity: "block-A", entityType: "block", writer: "user", before: { content: "", status: null }, after: { content: "y" }, baseVersion: 1 },
 ];
 
-test("OTLP logs through the application's SDK and JSON Lines give the same events", { skip: serveReason ?? false }, async (t) => {
+test("OTLP logs through the application's SDK and JSON Lines give the same events", async (t) => {
   const viaOtlp = scratch("otlp-spool");
   const viaJsonl = scratch("jsonl-spool");
   const otlpServe = await startServe({ spool: viaOtlp });

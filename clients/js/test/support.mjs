@@ -1,7 +1,7 @@
 // What the tests share: the Python CLI (`audit`) of this repository, run as a user would,
 // and `audit serve` started on a free port of 127.0.0.1.
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,13 +47,6 @@ export async function freePort() {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** Whether this checkout has `audit serve` (docs/contract.md §5). */
-export async function hasServe() {
-  if (!existsSync(auditBin)) return false;
-  const help = await audit(["serve", "--help"]);
-  return help.code === 0;
 }
 
 /**
