@@ -16,7 +16,7 @@
  * detectors report as a lost update (and a chain break).
  */
 import type { Auditor } from "./auditor.js";
-import { type Change, type DiffOptions, DiffRules } from "./diff.js";
+import { type Change, type DiffOptions, DiffRules, ROOT } from "./diff.js";
 import { newId, nowIso } from "./event.js";
 
 export interface NodeLike {
@@ -64,7 +64,7 @@ function byId<N extends NodeLike>(nodes: readonly N[]): Map<string, N> {
 
 /** `a` is `b`, or lies above or below it (`data` and `data.content`, `l` and `l[x].v`). */
 function related(a: string, b: string): boolean {
-  if (a === b || a === "$" || b === "$") return true;
+  if (a === b || a === ROOT || b === ROOT) return true;
   const [short, long] = a.length < b.length ? [a, b] : [b, a];
   const next = long[short.length];
   return long.startsWith(short) && (next === "." || next === "[");
