@@ -20,10 +20,10 @@ TRIGGER = "conflict_audit_capture"
 SCHEMA_VERSION = 2
 
 
-def connect(dsn: str, **options: object) -> psycopg.Connection:
+def connect(dsn: str) -> psycopg.Connection:
     """A connection whose ``with`` block is one transaction, or a one-line error."""
     try:
-        return psycopg.connect(dsn, **options)
+        return psycopg.connect(dsn)
     except psycopg.Error as exc:
         raise AuditError(f"cannot connect to PostgreSQL: {first_line(exc)}") from None
 
