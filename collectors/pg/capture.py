@@ -22,9 +22,9 @@ from collectors.pg.database import (
     attach,
     columns,
     connect,
+    create_objects,
     resolve_table,
     schema_version,
-    sql_file,
 )
 from collectors.pg.transitions import Installation
 
@@ -40,8 +40,7 @@ def create_schema(cur: psycopg.Cursor) -> None:
     if schema_version(cur) == 1:
         upgrade.from_version_1(cur)
         return
-    for part in ("schema.sql", "capture.sql"):
-        cur.execute(sql_file(part))
+    create_objects(cur)
 
 
 def install(

@@ -32,6 +32,12 @@ def sql_file(name: str) -> str:
     return resources.files("collectors.pg").joinpath("sql", name).read_text(encoding="utf-8")
 
 
+def create_objects(cur: psycopg.Cursor) -> None:
+    """The current capture objects (sql/schema.sql, sql/capture.sql); safe to run again."""
+    for part in ("schema.sql", "capture.sql"):
+        cur.execute(sql_file(part))
+
+
 def schema_version(cur: psycopg.Cursor) -> int | None:
     """The version of the capture objects in this database; None: nothing installed. A
     version newer than this code knows is refused: its tables may mean something else."""

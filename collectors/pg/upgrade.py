@@ -15,7 +15,7 @@ from __future__ import annotations
 import psycopg
 
 from audit.errors import AuditError
-from collectors.pg.database import SCHEMA_VERSION, TRIGGER, attach, sql_file
+from collectors.pg.database import SCHEMA_VERSION, TRIGGER, attach, create_objects, sql_file
 
 # Version 1's capture(prefix, entity_type, key_columns, version_column, exclude,
 # list_patterns, list_keys); prefix and the patterns are recomputed from the rest.
@@ -53,8 +53,7 @@ def from_version_1(cur: psycopg.Cursor) -> None:
             "list_keys": {_from_like(p): k for p, k in zip(patterns, list_keys, strict=True)},
         }))
     cur.execute(sql_file("upgrade_v1.sql"))
-    for part in ("schema.sql", "capture.sql"):
-        cur.execute(sql_file(part))
+    create_objects(cur)
     for oid, schema, name, options in settings:
         attach(cur, oid, schema, name, **options)
     cur.execute("UPDATE conflict_audit.meta SET value = %s WHERE key = 'schema_version'",
