@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from audit.errors import AuditError, first_line
-from frontends.cli.options import DbOption
+from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
 
 DsnOption = Annotated[
     str,
@@ -117,9 +117,7 @@ def register(app: typer.Typer) -> None:
     def pull(
         dsn: DsnOption,
         db: DbOption = None,
-        wait: Annotated[
-            float, typer.Option(help="Seconds to wait for another process holding the store.")
-        ] = 60.0,
+        wait: WaitOption = LOCK_WAIT_S,
     ) -> None:
         """Turn the captured row changes into transitions in the store, each exactly once."""
         from collectors.store import open_store, resolve_db
