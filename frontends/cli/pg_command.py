@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from audit.diff import DEFAULT_LIST_KEYS
 from audit.errors import AuditError, first_line
 from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
 
@@ -51,7 +52,8 @@ def _list_keys(values: list[str]) -> dict[str, str | None]:
         if not sep or not pattern:
             raise AuditError(f"--list-key {value!r}: expected PATTERN:KEY (empty KEY: by position)")
         keys[pattern] = key or None
-    keys.setdefault("*", "id")  # docs/diff.md: the default comes last
+    for pattern, key in DEFAULT_LIST_KEYS.items():  # docs/diff.md: the default comes last
+        keys.setdefault(pattern, key)
     return keys
 
 
