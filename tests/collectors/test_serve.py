@@ -130,6 +130,7 @@ def js_client() -> Path:
 
 
 def test_javascript_exporter_in_node_sends_otlp_json(collector, js_client):
+    before = httpx.get(f"{collector.url}/healthz").json()  # the collector is shared
     node = subprocess.run(
         ["node", "send.mjs", collector.url, TOKEN, "30", "js-"], cwd=js_client,
         capture_output=True, text=True, timeout=120,
@@ -147,6 +148,8 @@ def test_javascript_exporter_in_node_sends_otlp_json(collector, js_client):
     assert "old" not in blind and blind["new"] == "done"  # a blind write, passed on as it is
     health = httpx.get(f"{collector.url}/healthz").json()
     assert health["skipped"] >= 1 and health["rejected"] >= 1
+    assert {k: health[k] - before[k] for k in ("received", "skipped", "rejected")} == {
+        "received": 31, "skipped": 1, "rejected": 1}  # this test's own, not earlier tests'
 
 
 # --- OTLP by hand: both encodings, partial success ------------------------------------------
