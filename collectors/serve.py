@@ -138,7 +138,8 @@ def create_app(
 
     async def logs(request: Request) -> Response:
         authorize(request)
-        encoding = LOGS_TYPES.get(_media_type(request))
+        media = _media_type(request)
+        encoding = LOGS_TYPES.get(media)
         if encoding is None:
             raise HTTPException(
                 415, "content type must be application/x-protobuf or application/json"
@@ -153,9 +154,8 @@ def create_app(
             store(intake)
             return otlp.encode_response(intake, encoding)
 
-        answer = await run_in_threadpool(take)
-        media = "application/x-protobuf" if encoding == "protobuf" else "application/json"
-        return Response(answer, 200, media_type=media)
+        # Answered in the request's encoding, under the media type it came with.
+        return Response(await run_in_threadpool(take), 200, media_type=media)
 
     async def events(request: Request) -> Response:
         authorize(request)
