@@ -16,6 +16,7 @@ import typer
 from audit.diff import DEFAULT_LIST_KEYS
 from audit.errors import AuditError, first_line
 from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
+from frontends.printable import printable
 
 DsnOption = Annotated[
     str,
@@ -138,4 +139,4 @@ def register(app: typer.Typer) -> None:
         print(f"pulled {summary.ingested:,} transitions into {resolve_db(db)} "
               f"({summary.duplicates:,} already there, {summary.rejected:,} rejected)")
         for reason, count in summary.reasons.most_common(5):
-            print(f"  rejected {count:,}× {reason}", file=sys.stderr)
+            print(f"  rejected {count:,}× {printable(reason)}", file=sys.stderr)
