@@ -10,13 +10,13 @@ from collections.abc import Iterable
 
 from queries.finding import SEVERITIES, Finding
 
-_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}  # unknown: 0
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}  # unknown: 0
 
 
 def by_severity(findings: Iterable[Finding]) -> list[tuple[str, int]]:
     """(severity, findings) pairs, worst first; a severity no detector gives comes last."""
     counts = Counter(f.severity for f in findings)
-    return sorted(counts.items(), key=lambda kv: (-_RANK.get(kv[0], 0), kv[0]))
+    return sorted(counts.items(), key=lambda kv: (-SEVERITY_RANK.get(kv[0], 0), kv[0]))
 
 
 def tally(counts: Iterable[tuple[str, int]]) -> str:

@@ -16,13 +16,12 @@ from typing import Any
 import duckdb
 import orjson
 
-from frontends.severity import by_severity
+from frontends.severity import SEVERITY_RANK, by_severity
 from queries.commit_order import commit_order
-from queries.finding import SEVERITIES, Finding
+from queries.finding import Finding
 from queries.paths import fold
 from queries.values import dump_value, rfc3339
 
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 CONTEXT_WRITES = 2  # writes shown on each side of a finding's witnesses
 MAX_WRITES = 40  # a swimlane longer than this keeps only the witnesses and their neighbours
 DEFAULT_TOP = 20
