@@ -11,6 +11,10 @@ through it: JSON and CSV output keep the data exact.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # C0 controls (newline and tab included: a value's line break must not break a table row),
 # DEL, C1 controls, and the Unicode bidirectional marks, embeddings, overrides and isolates.
@@ -25,3 +29,10 @@ def _escape(match: re.Match[str]) -> str:
 def printable(text: object) -> str:
     """``text`` with every control character shown as a visible escape."""
     return _UNSAFE.sub(_escape, str(text))
+
+
+def printable_text(text: object, style: str = "") -> Text:
+    """``text`` as a rich cell: never read as markup, control characters escaped."""
+    from rich.text import Text  # rich (~20 ms to import) only where something is printed
+
+    return Text(printable(text), style=style)

@@ -16,13 +16,12 @@ import typer
 
 from audit.errors import AuditError
 from frontends.cli.options import LOCK_WAIT_S, ConfigOption, DbOption, WaitOption
-from frontends.printable import printable
+from frontends.printable import printable, printable_text
 
 # rich (~20 ms to import) is imported by the functions that print tables, not here: JSON and
 # CSV output and the other commands do without it.
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.text import Text
 
 
 class CheckFormat(StrEnum):
@@ -50,13 +49,6 @@ def _console() -> Console:
 
     # Soft-wrap off and no highlighting: what is printed is what the table says.
     return Console(highlight=False)
-
-
-def _text(value: object, style: str = "") -> Text:
-    """Store data as a rich cell: never read as markup, control characters escaped."""
-    from rich.text import Text
-
-    return Text(printable(value), style=style)
 
 
 def _open(db, wait: float):
@@ -198,11 +190,11 @@ def register(app: typer.Typer) -> None:
 
         from queries.explain import show
 
-        table = Table(title=_text(f"{entity} as of {at}"), title_justify="left")
+        table = Table(title=printable_text(f"{entity} as of {at}"), title_justify="left")
         table.add_column("field", overflow="fold")
         table.add_column("value", overflow="fold")
         for name, value in state.items():
-            table.add_row(_text(name), _text(show(value)))
+            table.add_row(printable_text(name), printable_text(show(value)))
         _console().print(table)
 
     @app.command()
@@ -234,8 +226,8 @@ def register(app: typer.Typer) -> None:
         table.add_column("entities", justify="right")
         for row in rows:
             writers = ", ".join(f"{w['writer']} ({w['writes']})" for w in row["writers"])
-            name = _text(row["field"], style="bold" if row["contested"] else "")
-            table.add_row(name, _text(writers), str(row["writes"]), str(row["entities"]))
+            name = printable_text(row["field"], style="bold" if row["contested"] else "")
+            table.add_row(name, printable_text(writers), str(row["writes"]), str(row["entities"]))
         _console().print(table)
 
 
@@ -258,7 +250,7 @@ def _print_findings(findings) -> None:
         head.append(f.severity.upper(), style=_SEVERITY_STYLE.get(f.severity, ""))
         head.append(f"\n{f.detector}\n", style="bold")
         head.append(f"{printable(f.entity)}\n{printable(f.field)}")
-        body = _text(f.message)
+        body = printable_text(f.message)
         facts = describe(f).line()
         if facts:
             body.append("\n" + printable(facts), style="dim")
@@ -267,8 +259,8 @@ def _print_findings(findings) -> None:
         table.add_row(head, body)
     console.print(table)
     # Counted by each finding's own severity: one detector may give several.
-    console.print(_text(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: "
-                        f"{tally(by_severity(findings))}"))
+    console.print(printable_text(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: "
+                                 f"{tally(by_severity(findings))}"))
 
 
 def _snapshot(row: dict) -> str | None:
@@ -287,7 +279,8 @@ def _print_timeline(entity: str, rows: list[dict]) -> None:
     from frontends.report.values import NOT_READ
     from queries.explain import show
 
-    table = Table(title=_text(f"{entity}: transitions in commit order"), title_justify="left")
+    title = printable_text(f"{entity}: transitions in commit order")
+    table = Table(title=title, title_justify="left")
     table.add_column("when", no_wrap=True)
     table.add_column("field", overflow="fold", ratio=2)
     table.add_column("old → new", overflow="fold", ratio=3)
@@ -301,18 +294,18 @@ def _print_timeline(entity: str, rows: list[dict]) -> None:
             if row["base_version"] is not None:
                 when += f" (read v{row['base_version']})"
         # A blind write's writer did not read the value: its old value is unknown, not absent.
-        change = _text(NOT_READ if row["blind"] else show(row["old"], row["has_old"]))
+        change = printable_text(NOT_READ if row["blind"] else show(row["old"], row["has_old"]))
         change.append(" → ")
         change.append(printable(show(row["new"], row["has_new"])))
-        writer = _text(row["writer"] + (f" ({row['actor']})" if row["actor"] else ""))
+        writer = printable_text(row["writer"] + (f" ({row['actor']})" if row["actor"] else ""))
         snapshot = _snapshot(row)
         if snapshot:
             writer.append("\n" + printable(PurePath(snapshot).name), style="dim")
         marks = Text("\n".join(row["findings"]), style="bold red" if row["findings"] else "")
-        table.add_row(Text(when), _text(row["field"]), change, writer, marks)
+        table.add_row(Text(when), printable_text(row["field"]), change, writer, marks)
     console = _console()
     console.print(table)
     folders = sorted({str(PurePath(s).parent) for s in map(_snapshot, rows) if s})
     if folders:
-        console.print(_text("under the writer: the snapshot file each change was imported "
-                            f"from, in {', '.join(folders)}", style="dim"))
+        console.print(printable_text("under the writer: the snapshot file each change was "
+                                     f"imported from, in {', '.join(folders)}", style="dim"))

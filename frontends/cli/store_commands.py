@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
-from frontends.printable import printable
+from frontends.printable import printable, printable_text
 
 
 def register(app: typer.Typer) -> None:
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(label, overflow="fold")
             table.add_column("count", justify="right")
             for name, count in s[key]:
-                table.add_row(Text(printable(name)), str(count))
+                table.add_row(printable_text(name), str(count))
             out.print(table)
 
     @app.command()

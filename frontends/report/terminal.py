@@ -18,7 +18,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from frontends.printable import printable
+from frontends.printable import printable, printable_text
 from frontends.report.facts import describe
 from frontends.report.model import FieldFindings, Report, Swimlane
 from frontends.report.svg import clock, duration
@@ -27,10 +27,6 @@ from frontends.severity import tally
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 MAX_REST_FIELDS = 30  # beyond this the terminal says how many more, the HTML lists them all
-
-
-def _text(value: object, style: str = "") -> Text:
-    return Text(printable(value), style=style)
 
 
 def _when(moment: datetime | str | None) -> str:
@@ -56,21 +52,21 @@ def _summary(report: Report) -> list:
     )
     for name, sevs in report.by_detector:
         by_detector.add_row(
-            _text(name), str(sevs.total()),
+            printable_text(name), str(sevs.total()),
             *(str(sevs.get(s, 0) or "") for s in ("error", "warning", "info")),
         )
     pairs = _table("Who overwrote whom", ("writers", {"overflow": "fold"}),
                    ("findings", {"justify": "right"}))
     for pair, n in report.by_writer_pair:
-        pairs.add_row(_text(pair), str(n))
+        pairs.add_row(printable_text(pair), str(n))
     contested = _table(
         "Contested fields", ("field", {"overflow": "fold", "ratio": 2}),
         ("findings", {"justify": "right"}), ("entities", {"justify": "right"}),
         ("writers", {"overflow": "fold", "ratio": 3}),
     )
     for c in report.contested:
-        contested.add_row(_text(c.field), str(c.findings), str(c.entities),
-                          _text(", ".join(c.writers)))
+        contested.add_row(printable_text(c.field), str(c.findings), str(c.entities),
+                          printable_text(", ".join(c.writers)))
     return [by_detector, pairs, contested]
 
 
@@ -98,14 +94,14 @@ def timeline_table(lane: Swimlane, width: int = 80) -> Table:
         version = "" if w.version is None else f"v{w.version}"
         if w.base_version is not None:
             version += f" saw v{w.base_version}"
-        value = _text(label(w.new, value_chars))
+        value = printable_text(label(w.new, value_chars))
         if w.event_id in lane.overwritten:
             value.stylize("strike red")
         elif n:
             value.stylize("bold")
         row_style = None if n else "dim"
         table.add_row(
-            Text(f"W{n}", style="bold") if n else "", clock(w.ts_us), gap, _text(w.writer),
+            Text(f"W{n}", style="bold") if n else "", clock(w.ts_us), gap, printable_text(w.writer),
             version, value, style=row_style,
         )
     if lane.hidden.get(len(lane.writes)):
@@ -123,9 +119,9 @@ def _finding(lane: Swimlane, width: int) -> Group:
         head.append(" · ")
         head.append(f.severity, style=SEVERITY_STYLE.get(f.severity, ""))
         facts = describe(f).line()
-        parts += [head, Padding(_text(f.message), (0, 0, 0, 2))]
+        parts += [head, Padding(printable_text(f.message), (0, 0, 0, 2))]
         if facts:
-            parts.append(Padding(_text(facts, style="dim"), (0, 0, 0, 2)))
+            parts.append(Padding(printable_text(facts, style="dim"), (0, 0, 0, 2)))
     return Group(*parts, Padding(timeline_table(lane, width - 2), (0, 0, 1, 2)))
 
 
@@ -153,8 +149,8 @@ def render_terminal(report: Report, console: Console | None = None) -> None:
         console.print(Text("No findings: no detector fired.", style="green"))
         return
     total = len(report.findings)
-    console.print(_text(f"{total} finding{'s' if total != 1 else ''}: "
-                        f"{tally(report.by_severity)}", style="bold"))
+    console.print(printable_text(f"{total} finding{'s' if total != 1 else ''}: "
+                                 f"{tally(report.by_severity)}", style="bold"))
     console.print()
     for table in _summary(report):
         console.print(table)
@@ -177,8 +173,8 @@ def render_terminal(report: Report, console: Console | None = None) -> None:
             ("detectors", {"overflow": "fold", "ratio": 2}),
         )
         for g in report.rest[:MAX_REST_FIELDS]:
-            rest.add_row(_text(f"{g.entity} · {g.field}"), str(len(g.findings)),
-                         _text(", ".join(g.detectors)))
+            rest.add_row(printable_text(f"{g.entity} · {g.field}"), str(len(g.findings)),
+                         printable_text(", ".join(g.detectors)))
         console.print(rest)
         if len(report.rest) > MAX_REST_FIELDS:
             console.print(Text(
