@@ -69,9 +69,10 @@ COMMANDS = {
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_reader_survives_odd_rows(db, name, tmp_path):
+    """No traceback anywhere, and the status of success, not 2, nor 1 by accident."""
     argv, status = COMMANDS[name]
     result = run(*[a.format(tmp=tmp_path) for a in argv], "--db", db, columns=120)
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
     assert result.returncode == status, result.stderr
 
 
@@ -96,14 +97,3 @@ def test_stats_shows_the_whole_time_range(db):
     assert stats["events"] == 9
     assert stats["first_ts"] == "0001-01-01 (BC) 00:00:00+00"
     assert stats["last_ts"].startswith("9999-12-31T23:59:59")
-
-
-@pytest.mark.parametrize("name", COMMANDS)
-def test_no_reader_ends_in_a_traceback_or_exits_1_by_accident(db, name, tmp_path):
-    """Whatever a reader cannot yet do with such rows, it says so in one line, status 2."""
-    argv, status = COMMANDS[name]
-    result = run(*[a.format(tmp=tmp_path) for a in argv], "--db", db, columns=120)
-    assert "Traceback" not in result.stdout + result.stderr
-    if result.returncode != status:
-        assert result.returncode == 2 and result.stdout == ""
-        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
