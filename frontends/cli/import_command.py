@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from audit.errors import AuditError
-from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
+from frontends.cli.options import LOCK_WAIT_S, CountsJsonOption, DbOption, WaitOption
 
 _PROGRESS_FROM = 200  # documents: fewer are done before a bar would be worth drawing
 
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         ] = [],  # noqa: B006
         db: DbOption = None,
         wait: WaitOption = LOCK_WAIT_S,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+        as_json: CountsJsonOption = False,
     ) -> None:
         """Successive JSON documents of the same entities become field transitions, by the
         instrumentation's diff rules; importing the same snapshots again doubles nothing."""

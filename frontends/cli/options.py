@@ -36,3 +36,5 @@ WaitOption = Annotated[
         "process open a store at a time).",
     ),
 ]
+# `audit ingest` and `audit import snapshots`: what they stored, for a script.
+CountsJsonOption = Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
+from frontends.cli.options import LOCK_WAIT_S, CountsJsonOption, DbOption, WaitOption
 from frontends.printable import printable, printable_text
 
 
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         ],
         db: DbOption = None,
         wait: WaitOption = LOCK_WAIT_S,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+        as_json: CountsJsonOption = False,
         tail_grace: Annotated[
             float | None,
             typer.Option(
