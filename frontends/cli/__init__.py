@@ -60,12 +60,10 @@ def _register_all() -> None:
         store_commands,
     )
 
-    for module in (store_commands, detect_commands, alert_command, report_command, demo_command):
+    # In the order `audit --help` lists them.
+    for module in (store_commands, detect_commands, alert_command, report_command, demo_command,
+                   serve_command, spool_command, pg_command, import_command):
         module.register(app)
-    serve_command.register(app)
-    spool_command.register(app)
-    pg_command.register(app)
-    import_command.register(app)
 
 
 class _NotRaised(Exception):
