@@ -57,6 +57,8 @@ def test_controls_are_escaped_for_the_terminal(db, command):
     assert not RAW.findall(printed)
     if command[0] not in ("stats",):
         assert r"\x1b" in printed  # shown, not hidden
+    else:  # stats names writers and entity types, not entities
+        assert r"w\x9bx" in printed and r"t\u202eype" in printed
 
 
 def test_an_error_naming_a_value_is_escaped(db):
