@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 import pytest
-from cli_support import Result, run
+from cli_support import run
 
 from collectors.store import open_store
 from queries.runner import check
@@ -25,15 +25,11 @@ EVENTS = [
 ]
 
 
-def audit(*args: str, cwd: Path) -> Result:
-    return run(*args, cwd=cwd)
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("report_cli")
     (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
-    done = audit("ingest", "events.jsonl", "--db", "audit.duckdb", cwd=folder)
+    done = run("ingest", "events.jsonl", "--db", "audit.duckdb", cwd=folder)
     assert done.returncode == 0, done.stderr
     return folder / "audit.duckdb"
 
@@ -45,7 +41,7 @@ def test_report_html_writes_one_page_with_every_finding(store):
     finally:
         con.close()
     assert findings
-    done = audit("report", "--db", str(store), "--html", "out.html", cwd=store.parent)
+    done = run("report", "--db", str(store), "--html", "out.html", cwd=store.parent)
     assert done.returncode == 0, done.stderr
     stories = {(f.entity, f.field, tuple(f.event_ids)) for f in findings}  # one picture each
     assert done.stdout == f"wrote out.html: {len(findings)} findings, {len(stories)} timelines\n"
@@ -56,7 +52,7 @@ def test_report_html_writes_one_page_with_every_finding(store):
 
 
 def test_report_in_the_terminal_fits_80_columns(store):
-    done = audit("report", "--db", str(store), cwd=store.parent)
+    done = run("report", "--db", str(store), cwd=store.parent)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -76,7 +72,7 @@ def test_report_in_the_terminal_fits_80_columns(store):
 def test_report_errors_are_one_line(store, args, message):
     if "--db" not in args:
         args = [*args, "--db", str(store)]
-    done = audit("report", *args, cwd=store.parent)
+    done = run("report", *args, cwd=store.parent)
     assert done.returncode == 2
     assert done.stderr.startswith(message) and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
