@@ -14,21 +14,16 @@ from typing import Annotated, Optional
 import typer
 
 from audit.errors import AuditError
-from frontends.cli.options import LOCK_WAIT_S, CountsJsonOption, DbOption, WaitOption
+from frontends.cli.options import (
+    LOCK_WAIT_S,
+    CountsJsonOption,
+    DbOption,
+    ListKeyOption,
+    WaitOption,
+    list_keys,
+)
 
 _PROGRESS_FROM = 200  # documents: fewer are done before a bar would be worth drawing
-
-
-def _list_keys(specs: list[str]) -> dict[str, str | None] | None:
-    if not specs:
-        return None
-    keys: dict[str, str | None] = {}
-    for spec in specs:
-        pattern, sep, key = spec.rpartition("=")
-        if not sep or not pattern or not key:
-            raise AuditError(f"--list-key {spec}: expected PATTERN=KEY (KEY - for by position)")
-        keys[pattern] = None if key == "-" else key
-    return {**keys, "*": keys.get("*", "id")}
 
 
 def register(app: typer.Typer) -> None:
@@ -79,14 +74,7 @@ def register(app: typer.Typer) -> None:
                 "docs/diff.md).",
             ),
         ] = [],  # noqa: B006
-        list_key: Annotated[
-            list[str],
-            typer.Option(
-                metavar="PATTERN=KEY",
-                help="Diff the lists at PATTERN by KEY (- for by position); default: any list "
-                "whose elements all carry a unique id.",
-            ),
-        ] = [],  # noqa: B006
+        list_key: ListKeyOption = [],  # noqa: B006 - typer reads it, never mutates it
         db: DbOption = None,
         wait: WaitOption = LOCK_WAIT_S,
         as_json: CountsJsonOption = False,
@@ -101,7 +89,8 @@ def register(app: typer.Typer) -> None:
         options = Options(
             id_key=id_key, entity_type=entity_type,
             splits=tuple(Split.parse(s) for s in split), writer=writer, writer_key=writer_key,
-            ts_key=ts_key, exclude=tuple(exclude), list_keys=_list_keys(list_key),
+            ts_key=ts_key, exclude=tuple(exclude),
+            list_keys=list_keys(list_key) if list_key else None,
         )
         try:
             options.rules()

@@ -7,6 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from audit.diff import DEFAULT_LIST_KEYS
+from audit.errors import AuditError
+
 # Text, not a Path: a URL must reach collectors.stores.location as given (a Path would fold
 # the // of clickhouse://).
 DbOption = Annotated[
@@ -38,3 +41,26 @@ WaitOption = Annotated[
 ]
 # `audit ingest` and `audit import snapshots`: what they stored, for a script.
 CountsJsonOption = Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")]
+# `audit import snapshots` and `audit pg install`: how lists are diffed (docs/diff.md).
+ListKeyOption = Annotated[
+    list[str],
+    typer.Option(
+        "--list-key", metavar="PATTERN=KEY",
+        help="Diff the lists at PATTERN by KEY (repeatable; - for by position); default: any "
+        "list whose elements all carry a unique id.",
+    ),
+]
+
+
+def list_keys(specs: list[str]) -> dict[str, str | None]:
+    """`--list-key PATTERN=KEY` (KEY `-`: by position), as the diff takes them: the given
+    ones first, the default patterns last (docs/diff.md), a default given keeping its key.
+    One form for every command that records (`audit import snapshots`, `audit pg install`)."""
+    keys: dict[str, str | None] = {}
+    for spec in specs:
+        pattern, sep, key = spec.rpartition("=")
+        if not sep or not pattern or not key:
+            raise AuditError(f"--list-key {spec!r}: expected PATTERN=KEY (KEY - for by position)")
+        keys[pattern] = None if key == "-" else key
+    defaults = {pattern: keys.pop(pattern, key) for pattern, key in DEFAULT_LIST_KEYS.items()}
+    return {**keys, **defaults}

@@ -13,9 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from audit.diff import DEFAULT_LIST_KEYS
 from audit.errors import AuditError, first_line
-from frontends.cli.options import LOCK_WAIT_S, DbOption, WaitOption
+from frontends.cli.options import LOCK_WAIT_S, DbOption, ListKeyOption, WaitOption, list_keys
 from frontends.printable import printable
 
 DsnOption = Annotated[
@@ -44,18 +43,6 @@ def _postgres() -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         raise AuditError(f"PostgreSQL: {first_line(exc)}") from None
-
-
-def _list_keys(values: list[str]) -> dict[str, str | None]:
-    keys: dict[str, str | None] = {}
-    for value in values:
-        pattern, sep, key = value.rpartition(":")
-        if not sep or not pattern:
-            raise AuditError(f"--list-key {value!r}: expected PATTERN:KEY (empty KEY: by position)")
-        keys[pattern] = key or None
-    for pattern, key in DEFAULT_LIST_KEYS.items():  # docs/diff.md: the default comes last
-        keys.setdefault(pattern, key)
-    return keys
 
 
 def register(app: typer.Typer) -> None:
@@ -88,11 +75,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--exclude", help="Column, or pattern over column.path, not to "
                          "capture (repeatable; docs/diff.md)."),
         ] = None,
-        list_key: Annotated[
-            Optional[list[str]],  # noqa: UP045
-            typer.Option("--list-key", help="PATTERN:KEY: diff the lists at PATTERN by KEY "
-                         "(repeatable; before the default *:id; empty KEY: by position)."),
-        ] = None,
+        list_key: ListKeyOption = [],  # noqa: B006 - typer reads it, never mutates it
     ) -> None:
         """Install the capture trigger on a table (again: its settings apply from then on)."""
         with _postgres():
@@ -100,7 +83,7 @@ def register(app: typer.Typer) -> None:
 
             done = run_install(dsn, table, key=key, version_column=version_column,
                                entity_type=entity_type, exclude=exclude or (),
-                               list_keys=_list_keys(list_key or []))
+                               list_keys=list_keys(list_key))
         versions = (f"versions from {done.version_column}" if done.version_column
                     else "no versions")
         print(f"capturing {done.table} as {done.entity_prefix}:<{','.join(done.key_columns)}> "

@@ -30,7 +30,7 @@ def blocks(pg_dsn) -> str:
 def test_install_with_list_keys_and_excludes_then_uninstall(blocks, capsys, monkeypatch):
     monkeypatch.setenv("AUDIT_PG_DSN", blocks)  # the DSN need not be on the command line
     code, out, _ = run(capsys, "pg", "install", "--table", "blocks", "--version-column",
-                       "version", "--list-key", "*.files:name", "--exclude", "*.isLoading")
+                       "version", "--list-key", "*.files=name", "--exclude", "*.isLoading")
     assert code == 0
     assert out == ("capturing public.blocks as blocks:<id> (entity type blocks, versions from "
                    "version) into conflict_audit.row_changes\n")
@@ -46,7 +46,7 @@ def test_install_with_list_keys_and_excludes_then_uninstall(blocks, capsys, monk
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--table", "blocks", "--version-column", "content"], "versions are integers"),
-    (["--table", "blocks", "--list-key", "nodes"], "expected PATTERN:KEY"),
+    (["--table", "blocks", "--list-key", "nodes"], "expected PATTERN=KEY"),
     (["--table", "nope"], "no table 'nope'"),
 ])
 def test_install_errors_are_one_line_and_exit_2(blocks, capsys, argv, message):

@@ -17,7 +17,7 @@ from collectors.store import open_store
 
 VERSION_1 = (Path(__file__).parent / "capture_v1.sql").read_text(encoding="utf-8")
 # The trigger as version 1's `audit pg install --table blocks --version-column version
-# --entity-type block --list-key '*.files:name' --exclude '*.isLoading'` created it: the
+# --entity-type block --list-key '*.files=name' --exclude '*.isLoading'` created it: the
 # patterns as LIKE patterns (`*` -> `%`, `_` escaped), the stamp of the jsonb column added.
 VERSION_1_TRIGGER = r"""
 CREATE TRIGGER conflict_audit_capture AFTER INSERT OR UPDATE OR DELETE ON blocks
