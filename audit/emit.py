@@ -1,10 +1,10 @@
 """Emission: each transition is one event ``field.transition``, one JSON line.
 
 A structlog-style chain: small processors ``(logger, method_name, event_dict)`` (redact, add
-OpenTelemetry ids, add the event to the active span, then any of the user's), called in
-order by `emit`, which renders each event once with orjson and hands it to each sink. A
-processor may drop an event (``raise structlog.DropEvent``). A sink that fails is counted
-and skipped (`audit.health`), never raised into the write.
+the active OpenTelemetry span's ids and the event to that span, then any of the user's),
+called in order by `emit`, which renders each event once with orjson and hands it to each
+sink. A processor may drop an event (``raise structlog.DropEvent``). A sink that fails is
+counted and skipped (`audit.health`), never raised into the write.
 
 OpenTelemetry is imported when the first event is emitted, not with ``import audit``;
 structlog only for the user's processors and `StructlogSink`.
@@ -92,10 +92,13 @@ _get_span: Callable[[], Any] = _current_span
 _last_ids: tuple[int, int, str, str] = (0, 0, "", "")  # the span seen last, its ids as hex
 
 
-def add_trace_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Add ``trace_id``/``span_id`` of the active OpenTelemetry span, when there is one."""
+def add_span(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Add ``trace_id``/``span_id`` of the active OpenTelemetry span, when there is one, and
+    record the transition as an event of that span when it records, so traces show it too.
+    One processor for both: the span is looked up once per event."""
     global _last_ids
-    ctx = _get_span().get_span_context()
+    span = _get_span()
+    ctx = span.get_span_context()
     if ctx.is_valid:
         ids = _last_ids  # a span's writes come one after another: format its ids once
         if ids[0] != ctx.span_id or ids[1] != ctx.trace_id:
@@ -104,12 +107,6 @@ def add_trace_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, 
             )
         event["trace_id"] = ids[2]
         event["span_id"] = ids[3]
-    return event
-
-
-def add_span_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Record the transition as an event of the active span, so traces show it too."""
-    span = _get_span()
     if span.is_recording():
         span.add_event(TRANSITION, attributes=otel_attributes(event))
     return event
@@ -224,7 +221,7 @@ class _Pipeline:
         if s.redact:
             procs.append(redactor(s.redact, s.redact_key))
         if s.otel and _otel_available():
-            procs += [add_trace_ids, add_span_event]
+            procs.append(add_span)
         procs += s.processors
         self.settings = s
         self.processors = tuple(procs)
