@@ -106,7 +106,11 @@ def last_writer_of(doc: Any, meta_key: str) -> str | None:
 
 
 def field_stamps(doc: Any, meta_key: str) -> Mapping[str, Any]:
-    fields = _get(read_meta(doc, meta_key), "fields") if doc is not None else None
+    return _fields(read_meta(doc, meta_key)) if doc is not None else {}
+
+
+def _fields(meta: Any) -> Mapping[str, Any]:
+    fields = _get(meta, "fields")
     return fields if isinstance(fields, Mapping) else {}
 
 
@@ -132,7 +136,7 @@ def stamp(
         values["version"] = version
     values["write_id"] = write_id
     if fields:
-        per_field = dict(field_stamps(doc, meta_key))
+        per_field = dict(_fields(meta))  # the stamp read above, not read again
         for path in fields:
             per_field[path] = {"by": writer, "at": at}
         values["fields"] = per_field
