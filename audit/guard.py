@@ -183,7 +183,10 @@ def _covers(path: str, field: str) -> bool:
 def field_writer(doc: Any, field: str, *, meta_key: str | None = None) -> tuple[str, str] | None:
     """``(writer, at)`` of the latest per-field stamp covering ``field`` (itself, a parent
     or a child path), from a document stamped with ``audit.configure(field_stamps=True)``."""
-    stamps = field_stamps(doc, meta_key or settings.current().meta_key)
+    return _latest_stamp(field_stamps(doc, meta_key or settings.current().meta_key), field)
+
+
+def _latest_stamp(stamps: Mapping[str, Any], field: str) -> tuple[str, str] | None:
     best: tuple[str, str] | None = None
     for path, st in stamps.items():
         if _covers(path, field) or _covers(field, path):
@@ -210,11 +213,12 @@ def merge_by_priority(
     """
     s = settings.current()
     name = writer or _who(None, None)[0]
-    if not stored:
+    stamps = field_stamps(stored, s.meta_key)
+    if not stamps:  # no field has a writer on record: every change is allowed
         return incoming, []
     refused: list[tuple[str, str, Any]] = []
     for field, change, old, _new in diff(stored, incoming, rules=s.rules):
-        last = field_writer(stored, field, meta_key=s.meta_key)
+        last = _latest_stamp(stamps, field)
         if last is None:
             continue
         if not priority_allows(name, last[0], last_at=last[1], now=now, config=config):
