@@ -139,7 +139,7 @@ def _unknown(what: str, name: str, known: list[str], where: str) -> AuditError:
 def config_from_dict(raw: dict[str, Any], where: str = DEFAULT_FILE) -> Config:
     """A Config from parsed TOML; any unknown table or key, or a value of the wrong type,
     is an AuditError naming it and ``where``."""
-    values: dict[str, Any] = {"writer_priorities": Config().writer_priorities, "source": where}
+    values: dict[str, Any] = {"writer_priorities": dict(DEFAULT_PRIORITIES), "source": where}
     for table_name, table in raw.items():
         keys = _TABLES.get(table_name)
         if keys is None:
