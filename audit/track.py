@@ -335,17 +335,15 @@ class _Tracker:
                 if after_json == self.before_json:
                     return  # the same JSON: nothing changed
                 before = orjson.loads(self.before_json)
-                if after_json is not None and type(after) is not dict and not isinstance(
-                    after, Mapping
-                ):
-                    after_plain = orjson.loads(after_json)  # a dataclass, as data
+                if after_json is None:  # now holding what orjson cannot write: the exact diff
+                    after_plain, changes = plain(after, meta_key), None
                 else:
-                    after_plain = plain(after, meta_key)
-                if after_json is not None:
+                    if type(after) is dict or isinstance(after, Mapping):
+                        after_plain = after
+                    else:
+                        after_plain = orjson.loads(after_json)  # a dataclass, as data
                     changes = self._fast_diff(before, after_plain, after_json)
                     before = None
-                else:
-                    changes = None
             else:
                 before = self.before
                 after_plain = plain(after, meta_key)
