@@ -30,6 +30,7 @@ from audit.writer import writer
 WRITER_KEY = "audit.writer"
 ACTOR_KEY = "audit.actor"
 MAX_NAME = 256  # longer baggage values are not taken as a writer's name
+_PROPAGATOR = W3CBaggagePropagator()  # holds no state: one for every request
 
 
 def attach(name: str, actor: str | None) -> object:
@@ -53,7 +54,7 @@ def writer_from_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None,
     values = [v.decode("latin-1") for k, v in headers if k.lower() == b"baggage"]
     if not values:
         return None, None
-    ctx = W3CBaggagePropagator().extract({"baggage": ",".join(values)})
+    ctx = _PROPAGATOR.extract({"baggage": ",".join(values)})
     name, actor = baggage.get_baggage(WRITER_KEY, ctx), baggage.get_baggage(ACTOR_KEY, ctx)
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         return None, None
