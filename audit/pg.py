@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from audit import health
+from audit.timestamps import as_timestamp
 from audit.writer import current_writer
 
 # set_config(..., true) is SET LOCAL with bound values (SET itself takes no parameters).
@@ -43,9 +44,7 @@ def settings(*, base_version: int | None = None, source_ts: Any = None) -> dict[
     ``base_version`` / ``source_ts`` (a datetime, epoch seconds or RFC 3339 text) if given."""
     scope = current_writer()
     if source_ts is not None:
-        from audit.timestamps import as_timestamp  # the instrumentation's own rule
-
-        source_ts = as_timestamp(source_ts)
+        source_ts = as_timestamp(source_ts)  # the instrumentation's own rule
     if base_version is not None and (
         isinstance(base_version, bool) or not isinstance(base_version, int)
     ):
