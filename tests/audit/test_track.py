@@ -326,6 +326,7 @@ def test_record_continues_a_stored_version_and_claims_none_without_one(sink):
     (event,) = audit.record("e-1", {"a": 3}, {"a": 4, "_meta": {"version": 8}})
     assert (event["base_version"], event["version"]) == (8, 9)
 
+
 def test_record_creation_and_deletion(sink):
     events = audit.record("e-1", None, {"a": 1, "b": {"c": 2}})
     assert [(e["field"], e["change"]) for e in events] == [("a", "added"), ("b", "added")]
@@ -384,6 +385,7 @@ def test_naive_timestamps_at_the_python_api_are_utc(sink, con):
     # The ingest stays strict: a line that says no offset is refused, with its reason.
     naive = {**sink.events[0], "event_id": "naive", "source_ts": "2025-05-01T10:00:00"}
     assert load_lines(con, [render(naive)], "file").rejected == 1
+
 
 def test_redacted_fields_are_hashed_and_equal_values_stay_equal(sink):
     audit.configure(redact=("content",))
