@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from planted_store import EXPECTED_PER_1000, generate  # noqa: E402
 
-from collectors.store import READER_MEMORY_LIMIT  # noqa: E402
+from collectors.store import memory_limit  # noqa: E402
 
 BARE_SQL = """
 SELECT sum(CASE WHEN prev_new IS DISTINCT FROM old THEN 1 ELSE 0 END), count(next_seq)
@@ -176,9 +176,8 @@ def main() -> None:
             growth = (c1["seconds"] / c0["seconds"]) / (n1 / n0)
             print(f"check time grew {c1['seconds'] / c0['seconds']:.1f}x for {n1 / n0:.0f}x "
                   f"the events ({growth:.2f} of linear)")
-        limit = os.environ.get("AUDIT_MEMORY_LIMIT") or READER_MEMORY_LIMIT
-        print(f"(threads: DuckDB default on {os.cpu_count()} cores; readers' memory limit "
-              f"{limit})")
+        print(f"(threads: DuckDB default on {os.cpu_count()} cores; memory limit "
+              f"{memory_limit()})")
 
 
 if __name__ == "__main__":

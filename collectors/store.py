@@ -28,12 +28,13 @@ DEFAULT_DB = "audit.duckdb"
 LOCK_WAIT_S = 60.0
 # No extension is ever installed (a download) or loaded behind our back.
 CONNECTION_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-# What a reader's queries may hold in memory before DuckDB spills to `<store>.tmp/`
+# What a connection's queries may hold in memory before DuckDB spills to `<store>.tmp/`
 # (DuckDB's own default is 80 % of RAM). The sort behind the detectors holds about 180 bytes
 # an event: a check of 100M events took 19.9 GB without a limit, 4.1 GB with a 4 GB one, and
-# was faster (bench/detect.py, README "Speed"). AUDIT_MEMORY_LIMIT overrides it: "2GB",
-# "30%", any value DuckDB's `memory_limit` takes.
-READER_MEMORY_LIMIT = "20%"
+# was faster (bench/detect.py, README "Speed"). Every connection, reader or writer: `audit
+# alert` writes the store and runs the detectors. AUDIT_MEMORY_LIMIT overrides it ("2GB",
+# "30%", any value DuckDB's `memory_limit` takes).
+MEMORY_LIMIT = "20%"
 _DUCKDB_MAGIC = (8, b"DUCK")  # a DuckDB file: 8 bytes of checksum, then "DUCK"
 _OTHER_MAGIC = (  # what a wrong --db usually is, to say so by name
     (b"SQLite format 3\x00", "a SQLite database"),
@@ -154,22 +155,25 @@ def foreign_file(path: str | os.PathLike) -> str | None:
     return f"it is {what}, not a DuckDB database" if what else "it is not a DuckDB database"
 
 
+def memory_limit() -> str:
+    """What a connection may hold: AUDIT_MEMORY_LIMIT, else `MEMORY_LIMIT`."""
+    return os.environ.get("AUDIT_MEMORY_LIMIT") or MEMORY_LIMIT
+
+
 def connect(path: str | os.PathLike, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to ``path``; a file that is not a DuckDB database is refused
     before DuckDB opens it, and extensions are never installed or loaded automatically.
-    A reader's memory is bounded (`READER_MEMORY_LIMIT`, or AUDIT_MEMORY_LIMIT)."""
+    Its memory is bounded (`memory_limit`)."""
     why = foreign_file(path)
     if why is not None:
         raise AuditError(f"cannot open {path}: {why}")
-    config: dict[str, str | bool] = dict(CONNECTION_CONFIG)
-    chosen = os.environ.get("AUDIT_MEMORY_LIMIT")
-    if read_only:
-        config["memory_limit"] = chosen or READER_MEMORY_LIMIT
+    limit = memory_limit()
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        return duckdb.connect(str(path), read_only=read_only,
+                              config={**CONNECTION_CONFIG, "memory_limit": limit})
     except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
-        if read_only and chosen:  # a memory limit DuckDB does not take
-            raise AuditError(f"AUDIT_MEMORY_LIMIT={chosen!r}: {first_line(exc)}") from None
+        if limit != MEMORY_LIMIT:  # a memory limit DuckDB does not take
+            raise AuditError(f"AUDIT_MEMORY_LIMIT={limit!r}: {first_line(exc)}") from None
         raise
 
 

@@ -78,13 +78,13 @@ def _duckdb_error() -> type[Exception]:
 
 
 def _memory_hint(exc: Exception) -> str:
-    """What to do when a reader ran out of the memory it may hold (collectors/store.py)."""
-    if type(exc).__name__ != "OutOfMemoryException":
+    """What to do when a command ran out of the memory it may hold (collectors/store.py)."""
+    if not isinstance(exc, sys.modules["duckdb"].OutOfMemoryException):
         return ""
-    from collectors.store import READER_MEMORY_LIMIT
+    from collectors.store import memory_limit
 
-    limit = os.environ.get("AUDIT_MEMORY_LIMIT") or READER_MEMORY_LIMIT
-    return f"; readers may hold {limit} of memory: set AUDIT_MEMORY_LIMIT higher (e.g. 2GB)"
+    return (f"; a command may hold {memory_limit()} of memory: set AUDIT_MEMORY_LIMIT "
+            "higher (e.g. 2GB)")
 
 
 def _fail(message: str) -> int:

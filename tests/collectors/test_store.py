@@ -169,10 +169,10 @@ def test_no_connection_installs_or_loads_an_extension_by_itself(tmp_path):
         con.close()
 
 
-def test_a_reader_holds_a_bounded_share_of_memory(tmp_path, monkeypatch):
-    """Readers run the detectors' sort: DuckDB's own default (80 % of RAM) let a check of
-    100M events take 19.9 GB (collectors/store.py, READER_MEMORY_LIMIT). What a check does
-    under the limit: tests/queries/test_memory_limit.py."""
+def test_every_connection_holds_a_bounded_share_of_memory(tmp_path, monkeypatch):
+    """The detectors' sort under DuckDB's own default (80 % of RAM) let a check of 100M
+    events take 19.9 GB; `audit alert` runs it on a writing connection (collectors/store.py,
+    MEMORY_LIMIT). What a check does under the limit: tests/queries/test_memory_limit.py."""
     from cli_support import run
 
     path = tmp_path / "a.duckdb"
@@ -193,11 +193,12 @@ def test_a_reader_holds_a_bounded_share_of_memory(tmp_path, monkeypatch):
     assert duckdb_reads("20%") != duckdb_reads(None)
     with open_store(path, read_only=True) as con:
         assert limit(con) == duckdb_reads("20%")
-    with open_store(path) as con:  # a writer (ingest) keeps DuckDB's default
-        assert limit(con) == duckdb_reads(None)
+    with open_store(path) as con:  # a writer: audit alert runs the detectors on one
+        assert limit(con) == duckdb_reads("20%")
     monkeypatch.setenv("AUDIT_MEMORY_LIMIT", "300MB")
-    with open_store(path, read_only=True) as con:
-        assert limit(con) == duckdb_reads("300MB") == "286.1 MiB"
+    for read_only in (True, False):
+        with open_store(path, read_only=read_only) as con:
+            assert limit(con) == duckdb_reads("300MB") == "286.1 MiB"
     bad = run("check", "--db", path, env={"AUDIT_MEMORY_LIMIT": "lots"})
     assert bad.returncode == 2
     assert bad.stderr.splitlines() == [

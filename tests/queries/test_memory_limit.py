@@ -1,6 +1,6 @@
 """A check under a memory limit smaller than its sort spills to disk and finds the same; one
 far too small for it fails as one line that says what to do (collectors/store.py,
-READER_MEMORY_LIMIT, AUDIT_MEMORY_LIMIT)."""
+MEMORY_LIMIT, AUDIT_MEMORY_LIMIT)."""
 
 from __future__ import annotations
 
@@ -63,5 +63,5 @@ def test_too_little_memory_is_one_line_that_says_what_to_do(store):
     assert result.returncode == 2 and result.stdout == ""
     [line] = result.stderr.splitlines()
     assert line.startswith("error: database: Out of Memory Error: ")
-    assert line.endswith("; readers may hold 8MB of memory: set AUDIT_MEMORY_LIMIT higher "
+    assert line.endswith("; a command may hold 8MB of memory: set AUDIT_MEMORY_LIMIT higher "
                          "(e.g. 2GB)")
