@@ -133,7 +133,7 @@ def _load_batch(
 
     The fast path stores the plainly well-formed lines straight from one parse; the exact
     path then classifies what is left (rejects with reasons, ordinary log lines, container
-    values, duplicates). ``strict``: the fast path parses without ``TRY`` (see
+    values, duplicates). ``strict``: the fast path parses without ``json_valid`` first (see
     ``_in_transaction``).
     """
     out = IngestSummary()
@@ -162,7 +162,7 @@ def _load_batch(
     if rest is not None and rest.num_rows:
         out.add(_exact_path(con, source, seq0, rest))
     if invalid:
-        _reject(con, source, [(n, raw, reason, at) for n, raw, reason, at in invalid])
+        _reject(con, source, invalid)
         out.reasons.update(reason for _, _, reason, _ in invalid)
     return out
 
