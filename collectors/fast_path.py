@@ -21,7 +21,7 @@ from __future__ import annotations
 from audit.event import EVENT_KEYS, TRANSITION
 from collectors import rules
 from collectors.rules import KEYS, View, lit, shallow
-from collectors.validate import canonical_value, derived_id, json_value
+from collectors.validate import canonical_value, derived_id, json_columns
 
 # The parse: strings straight to VARCHAR, what needs its JSON type kept as JSON.
 _AS = {"integer": "JSON", "integer32": "JSON", "json": "JSON", "object": "JSON"}
@@ -170,7 +170,6 @@ def insert_sql(*, strict: bool = False) -> str:
     parse = f"json_transform(raw, {lit(_TRANSFORM)})"
     if not strict:
         parse = f"CASE WHEN json_valid(raw) THEN {parse} END"
-    json_values = [f"{json_value(k)} AS {k}_json" for k in KEYS if EVENT_KEYS[k][0] == "json"]
     return f"""
 INSERT INTO events
 SELECT ? + line, event_id, ts_value, r.entity, r.entity_type, r.field,
@@ -189,7 +188,7 @@ FROM (
         SELECT *, {canonical_value("old")} AS old, {canonical_value("new")} AS new,
                {FAST.keys()} AS keys
         FROM (
-            SELECT *, {", ".join(json_values + rules.typed_values(FAST))}
+            SELECT *, {", ".join(json_columns() + rules.typed_values(FAST))}
             FROM (
                 SELECT line, raw, {parse} AS r
                 FROM ingest_batch

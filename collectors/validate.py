@@ -18,7 +18,7 @@ from collections.abc import Callable
 from audit.event import EVENT_KEYS, MAX_DEPTH
 from collectors import rules
 from collectors.canonical import SQL_FUNCTION
-from collectors.rules import KEYS, View, brackets, lit, shallow
+from collectors.rules import KEYS, View, brackets, lit, shallow, written_as_real
 
 ID_SEP = "\x1f"  # between the parts hashed into a derived event id
 _MAX_SAFE_INT = 2**53
@@ -120,6 +120,12 @@ def json_value(key: str) -> str:
     )
 
 
+def json_columns() -> list[str]:
+    """``<key>_json`` for old and new (``json_value``): both paths compute them once, before
+    the rules and ``canonical_value`` read them."""
+    return [f"{json_value(k)} AS {k}_json" for k in KEYS if EVENT_KEYS[k][0] == "json"]
+
+
 def canonical_value(key: str) -> str:
     """The value as canonical JSON: containers with sorted keys, integral numbers written as
     floats as integers (1.0 and 1 are one JSON value). yyjson re-serialises strings, so
@@ -143,7 +149,7 @@ def canonical_value(key: str) -> str:
     f = _f(key)
     as_double = f"TRY_CAST({f} AS DOUBLE)"
     python_only = f"regexp_matches({f}, {lit(_PYTHON_ONLY)}) OR NOT {shallow(f)}"
-    real = f"(contains({f}, '.') OR contains({f}, 'e') OR contains({f}, 'E'))"
+    real = written_as_real(f)
     # The parser writes NaN, Infinity, -Infinity as such, and keeps a number too large for a
     # double as written: 1e400, or 400 digits.
     not_finite = (
@@ -167,9 +173,6 @@ def stage_sql() -> str:
     A derived event id hashes the line's identity (the JSON text of every contract key but
     ``event`` and ``event_id``, in fixed key order) with its canonical old and new.
     """
-    json_values = ", ".join(
-        f"{json_value(k)} AS {k}_json" for k in KEYS if EVENT_KEYS[k][0] == "json"
-    )
     skipped = f"coalesce(NOT too_deep AND {rules.skipped(EXACT)}, false)"
     return f"""
 CREATE OR REPLACE TEMP TABLE ingest_stage AS
@@ -182,7 +185,7 @@ WITH parsed AS (
     -- Blank lines are not events. Trimming every line is slow: test the first byte first.
     WHERE starts_with(raw, '{{') OR (raw <> '' AND trim(raw, E' \\t\\r\\n') <> '')
 ), with_values AS (
-    SELECT *, {json_values}, {", ".join(rules.typed_values(EXACT))}, {EXACT.keys()} AS keys
+    SELECT *, {", ".join(json_columns() + rules.typed_values(EXACT))}, {EXACT.keys()} AS keys
     FROM parsed
 ), classified AS (
     SELECT *, {skipped} AS skipped,
