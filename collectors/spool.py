@@ -103,15 +103,13 @@ def seal_abandoned(directory: str | os.PathLike) -> list[Path]:
     process holds their lock. Each is cut to its last complete line and renamed to
     ``.jsonl``. Returns the files sealed; a file it cannot change is left as it is."""
     return [
-        final
-        for part in sorted(Path(directory).rglob(f"*.jsonl{PART}"))
-        if _NAME.match(part.name) and (final := _seal_if_abandoned(part)) is not None
+        final for part in held_parts(directory) if (final := _seal_if_abandoned(part)) is not None
     ]
 
 
 def held_parts(directory: str | os.PathLike) -> list[Path]:
-    """The spool files under ``directory`` that are still ``.part`` (live writers' files,
-    once `seal_abandoned` has run)."""
+    """The spool files under ``directory`` that are still ``.part``, in order (once
+    `seal_abandoned` has run, those of live writers)."""
     return sorted(p for p in Path(directory).rglob(f"*.jsonl{PART}") if _NAME.match(p.name))
 
 
