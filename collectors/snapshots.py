@@ -34,6 +34,7 @@ from audit.diff import Rules, diff, element_path, key_text
 from audit.emit import render
 from audit.errors import AuditError
 from audit.track import build_events
+from collectors.sources import not_a_file_or_folder
 
 SOURCE = "snapshots"  # the events' source in the store; each event names its file in attrs
 PATTERNS = ("*.json", "*.jsonl", "*.ndjson")
@@ -120,10 +121,8 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Path]:
             found.extend(sorted(files, key=_natural))
         elif path.is_file():
             found.append(path)
-        elif path.exists():
-            raise AuditError(f"not a regular file or folder: {raw}")
         else:
-            raise AuditError(f"no such file or folder: {raw}")
+            raise not_a_file_or_folder(raw)
     return found
 
 

@@ -93,11 +93,15 @@ def discover(paths: list[str], skip: Callable[[str, str], None] | None = None) -
                     skip(str(entry), why)
         elif path.is_file():
             found.append(str(path))
-        elif path.exists():
-            raise AuditError(f"not a regular file or folder: {raw}")
         else:
-            raise AuditError(f"no such file or folder: {raw}")
+            raise not_a_file_or_folder(raw)
     return found
+
+
+def not_a_file_or_folder(raw: str | os.PathLike) -> AuditError:
+    """The error for a path given that is neither a regular file nor a folder."""
+    what = "not a regular file or folder" if Path(raw).exists() else "no such file or folder"
+    return AuditError(f"{what}: {raw}")
 
 
 def source_key(path: str) -> str:
