@@ -43,14 +43,17 @@ def canonical_text(json_text: str | None) -> str | None:
     if json_text is None:
         return None
     if _LONG_DIGITS.search(json_text):
-        value = _exact(normalise(json.loads(
-            json_text, parse_constant=_constant, parse_float=_finite, parse_int=_integer
-        )))
+        value = _exact(normalise(_strict_loads(json_text)))
     else:
         value = orjson.loads(json_text)
         if _MAYBE_FLOAT.search(json_text):
             value = normalise(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _strict_loads(json_text: str):
+    """``json.loads`` refusing what JSON does not allow (``_NotJson``); integers exact."""
+    return json.loads(json_text, parse_constant=_constant, parse_float=_finite, parse_int=_integer)
 
 
 def _integer(number: str) -> int:
@@ -96,7 +99,7 @@ def json_problem(json_text: str | None) -> str | None:
     if json_text is None:
         return None
     try:
-        json.loads(json_text, parse_constant=_constant, parse_float=_finite, parse_int=_finite)
+        _strict_loads(json_text)
     except _NotJson as exc:
         return str(exc)
     except RecursionError:
