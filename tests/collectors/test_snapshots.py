@@ -218,11 +218,21 @@ def test_timestamps_in_file_names(name, expected):
 
 
 def test_the_python_api_stores_in_batches_through_the_ingest(tmp_path, con, monkeypatch):
+    import collectors.ingest
     import collectors.snapshots as snapshots
 
     monkeypatch.setattr(snapshots, "BATCH_LINES", 4)
+    batches = []
+
+    def load_lines(con, lines, source):  # the real ingest, each batch's size noted
+        batches.append(len(lines))
+        return real_load_lines(con, lines, source)
+
+    real_load_lines = collectors.ingest.load_lines
+    monkeypatch.setattr(collectors.ingest, "load_lines", load_lines)
     seen = []
     summary = import_snapshots(con, [EXAMPLE], Options(), progress=lambda d, n: seen.append(d))
     assert seen == list(range(1, 7))
     (stored,) = con.execute("SELECT count(*) FROM events").fetchone()
     assert stored == summary.ingested == summary.events > 4
+    assert len(batches) > 1 and max(batches) == 4 and sum(batches) == summary.events
