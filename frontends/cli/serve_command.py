@@ -10,6 +10,12 @@ import typer
 
 from audit.errors import AuditError
 
+# collectors.serve's DEFAULT_PORT and DEFAULT_MAX_BODY_MB, repeated: importing it loads
+# Starlette and uvicorn on every start of the CLI. tests/frontends/cli/test_startup.py keeps
+# them equal.
+DEFAULT_PORT = 4318
+DEFAULT_MAX_BODY_MB = 4.0
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -23,7 +29,7 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[
             int, typer.Option(min=0, max=65535, help="Port (0: any free one).")
-        ] = 4318,
+        ] = DEFAULT_PORT,
         token_file: Annotated[
             Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime
             typer.Option("--token-file", dir_okay=False,
@@ -34,7 +40,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         max_body_mb: Annotated[
             float, typer.Option(help="Largest body, also once decompressed (MiB).")
-        ] = 4.0,
+        ] = DEFAULT_MAX_BODY_MB,
         cors_origin: Annotated[
             Optional[list[str]],  # noqa: UP045
             typer.Option("--cors-origin",

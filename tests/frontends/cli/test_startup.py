@@ -66,9 +66,9 @@ def test_schema_does_not_import_duckdb(tmp_path):
 
 
 def test_option_defaults_are_the_librarys():
-    from collectors import store
+    from collectors import serve, store
     from frontends import alert
-    from frontends.cli import options
+    from frontends.cli import options, serve_command
     from frontends.report import model
 
     assert options.LOCK_WAIT_S == store.LOCK_WAIT_S
@@ -76,6 +76,8 @@ def test_option_defaults_are_the_librarys():
     assert alert_command.DEFAULT_TIMEOUT_S == alert.DEFAULT_TIMEOUT_S
     assert report_command.DEFAULT_TOP == model.DEFAULT_TOP
     assert report_command.DEFAULT_PER_FIELD == model.DEFAULT_PER_FIELD
+    assert serve_command.DEFAULT_PORT == serve.DEFAULT_PORT
+    assert serve_command.DEFAULT_MAX_BODY_MB == serve.DEFAULT_MAX_BODY_MB
 
 
 def test_a_database_error_is_still_one_line(tmp_path, capsys, monkeypatch):
