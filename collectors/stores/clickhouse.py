@@ -184,18 +184,10 @@ class ClickHouseStore:
         result = _Result(None)
         for statement in dialect.parse(sql):
             tree = dialect.bind(statement.tree, params)
-            if statement.kind == "set":
-                self.session.variables[statement.name] = dialect.substitute_variables(
-                    tree, self.session)
-            elif statement.kind == "table" and self.session.materialise:
-                self.session.views.pop(statement.name, None)
-                select = dialect.to_clickhouse(tree, self.session)
-                self._run(self._backend.command, f"DROP TEMPORARY TABLE IF EXISTS "
-                          f"{statement.name}")
-                self._run(self._backend.command, f"CREATE TEMPORARY TABLE {statement.name} "
-                          f"ENGINE = Memory AS {select}")
-            elif statement.kind in ("view", "table"):
-                self.session.views[statement.name] = tree
+            kept = dialect.keep_in_session(statement, tree, self.session)
+            if kept is not None:
+                for command in kept:
+                    self._run(self._backend.command, command)
             elif self.parts and self._reads_session(tree):
                 result = _Result(self._fan_out(tree))
             else:

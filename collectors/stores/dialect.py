@@ -768,22 +768,33 @@ def _source(text: str) -> exp.Expression:
     return sqlglot.parse_one(text, read="duckdb")
 
 
+def keep_in_session(statement: Statement, tree: exp.Expression,
+                    session: Session) -> list[str] | None:
+    """What a session statement (SET VARIABLE, a temporary view or table; ``tree`` its bound
+    form) does: it updates ``session``, and returns the ClickHouse statements that make a
+    materialised table. None for a query, which the caller runs."""
+    if statement.kind == "set":
+        session.variables[statement.name] = substitute_variables(tree, session)
+        return []
+    if statement.kind == "table" and session.materialise:
+        session.views.pop(statement.name, None)
+        select = to_clickhouse(tree, session)
+        return [f"DROP TEMPORARY TABLE IF EXISTS {statement.name}",
+                f"CREATE TEMPORARY TABLE {statement.name} ENGINE = Memory AS {select}"]
+    if statement.kind in ("view", "table"):
+        session.views[statement.name] = tree
+        return []
+    return None
+
+
 def translate(sql: str, params: Any = None, session: Session | None = None) -> list[str]:
     """Every statement of ``sql`` (DuckDB) as ClickHouse SQL; session statements (SET
-    VARIABLE, temporary views and tables) update ``session`` and yield nothing."""
+    VARIABLE, temporary views and tables) update ``session`` and yield nothing but the
+    statements that make a materialised table."""
     session = session if session is not None else Session()
     out = []
     for statement in parse(sql):
         tree = bind(statement.tree, params)
-        if statement.kind == "set":
-            session.variables[statement.name] = substitute_variables(tree, session)
-        elif statement.kind == "table" and session.materialise:
-            session.views.pop(statement.name, None)
-            select = to_clickhouse(tree, session)
-            out.append(f"DROP TEMPORARY TABLE IF EXISTS {statement.name}")
-            out.append(f"CREATE TEMPORARY TABLE {statement.name} ENGINE = Memory AS {select}")
-        elif statement.kind in ("view", "table"):
-            session.views[statement.name] = tree
-        else:
-            out.append(to_clickhouse(tree, session))
+        kept = keep_in_session(statement, tree, session)
+        out += kept if kept is not None else [to_clickhouse(tree, session)]
     return out
