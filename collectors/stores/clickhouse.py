@@ -358,16 +358,12 @@ def _shards(backend: _Server, location: ServerLocation) -> list[Part]:
     port of the URL (every node is assumed to serve HTTP on the same port)."""
     rows = backend.query_arrow(
         "SELECT shard_num, any(host_name) AS host FROM system.clusters "
-        f"WHERE cluster = '{_escape(location.cluster or '')}' AND replica_num = 1 "
+        f"WHERE cluster = {dialect.quote(location.cluster or '')} AND replica_num = 1 "
         "GROUP BY shard_num ORDER BY shard_num").to_pylist()
     if not rows:
         raise AuditError(f"ClickHouse at {location} knows no cluster {location.cluster!r}")
     local = {"events": "events_local", "applied_events": "applied_events_local"}
     return [Part(_Server(location, host=row["host"]), local) for row in rows]
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _wait_for_chdb(path: Path, wait_s: float, notify: Callable[[str], None]) -> None:

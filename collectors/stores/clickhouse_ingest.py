@@ -26,6 +26,7 @@ from collectors.ingest import IngestSummary
 from collectors.ingest import ingest as ingest_into_duckdb
 from collectors.store import open_store
 from collectors.stores.clickhouse import ClickHouseStore
+from collectors.stores.dialect import quote
 
 _STAGE = "audit_ingest_stage"
 
@@ -49,7 +50,7 @@ def ingest(
             known = _seed_positions(store, staging, path)
             if path != sources.STDIN and sources.plan_resume(staging, path).restarted:
                 store.command(f"DELETE FROM rejected_events WHERE source = "
-                              f"{_quote(sources.source_key(path))}")
+                              f"{quote(sources.source_key(path))}")
                 known = 0
             summary = ingest_into_duckdb(staging, [path], progress=progress, notify=notify,
                                          **options)
@@ -68,7 +69,7 @@ def _seed_positions(store: ClickHouseStore, staging: duckdb.DuckDBPyConnection,
         return 0
     rows = store.query_arrow(
         "SELECT path, size, lines, head_md5, tail_md5, ingested_at FROM ingested_files "
-        f"WHERE path = {_quote(sources.source_key(path))} ORDER BY ingested_at DESC LIMIT 1")
+        f"WHERE path = {quote(sources.source_key(path))} ORDER BY ingested_at DESC LIMIT 1")
     if not rows.num_rows:
         return 0
     staging.register("audit_known", rows)
@@ -88,12 +89,12 @@ def _ship(store: ClickHouseStore, staging: duckdb.DuckDBPyConnection,
     rejected = staging.sql(
         "SELECT * EXCLUDE (rejected_at) FROM rejected_events ORDER BY line").to_arrow_table()
     if rejected.num_rows:
-        store.command(f"DELETE FROM rejected_events WHERE source = {_quote(key)} "
+        store.command(f"DELETE FROM rejected_events WHERE source = {quote(key)} "
                       f"AND line > {int(known_lines)}")
         store.insert_arrow("rejected_events", rejected)
     files = staging.sql("SELECT * FROM ingested_files").to_arrow_table()
     if files.num_rows:
-        store.command(f"DELETE FROM ingested_files WHERE path = {_quote(key)}")
+        store.command(f"DELETE FROM ingested_files WHERE path = {quote(key)}")
         store.insert_arrow("ingested_files", files)
 
 
@@ -117,7 +118,3 @@ def _store_events(store: ClickHouseStore, events: pa.Table) -> int:
     finally:
         store.command(f"DROP TABLE IF EXISTS {_STAGE}")
     return int(duplicates)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -180,10 +180,15 @@ def _element(value: Any) -> str:
     if isinstance(value, float | Decimal):
         return repr(float(value))
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return quote(value)
     if isinstance(value, list | tuple):
         return "[" + ",".join(_element(v) for v in value) + "]"
     raise Unsupported(f"no ClickHouse literal for a {type(value).__name__} in a list")
+
+
+def quote(text: str) -> str:
+    """``text`` as a ClickHouse string literal (backslash and quote escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def bind(tree: exp.Expression, params: Sequence[Any] | Mapping[str, Any] | None) -> exp.Expression:

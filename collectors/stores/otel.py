@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from collectors.stores.dialect import quote
+
 TRANSITION = "field.transition"
 
 
@@ -28,7 +30,7 @@ def events_view(store: Any, table: str) -> str:
     """The statement that makes `events` a view over the exporter's table ``table``."""
     columns = {row["name"] for row in store.query_arrow(
         "SELECT name FROM system.columns WHERE database = currentDatabase() "
-        f"AND table = '{_escape(table)}'").to_pylist()}
+        f"AND table = {quote(table)}").to_pylist()}
     if not {"Timestamp", "LogAttributes", "TraceId", "SpanId"} <= columns:
         raise ValueError(f"{table} is not a logs table of the OpenTelemetry ClickHouse "
                          "exporter (no Timestamp, LogAttributes, TraceId, SpanId)")
@@ -56,7 +58,7 @@ SELECT
     nullIf(if(TraceId != '', TraceId, a['trace_id']), '') AS trace_id,
     nullIf(if(SpanId != '', SpanId, a['span_id']), '') AS span_id,
     if(mapContains(a, 'attrs'), a['attrs'], NULL) AS attrs,
-    '{_escape(table)}' AS source,
+    {quote(table)} AS source,
     CAST(NULL AS Nullable(Int64)) AS line
 FROM (
     SELECT *, LogAttributes AS a,
@@ -66,7 +68,3 @@ FROM (
       AND LogAttributes['entity'] != '' AND LogAttributes['field'] != ''
       AND LogAttributes['writer'] != ''
 )"""
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
