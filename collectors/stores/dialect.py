@@ -507,8 +507,6 @@ def signed_row_number(tree: exp.Expression, session: Session) -> exp.Expression:
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber):
-            if isinstance(node.parent, exp.Anonymous) and node.parent.name == "toInt64":
-                return node
             return exp.Anonymous(this="toInt64", expressions=[node])
         return node
 
@@ -673,7 +671,7 @@ def round_half_away_from_zero(tree: exp.Expression, session: Session) -> exp.Exp
     half or more (exact in floating point); divided by 10^n. -0.0 stays -0.0."""
 
     def replace(node: exp.Expression) -> exp.Expression:
-        if not isinstance(node, exp.Round) or node.args.get("_audit_done"):
+        if not isinstance(node, exp.Round):
             return node
         digits = node.args.get("decimals")
         scale = exp.Pow(this=exp.Literal.number(10), expression=digits or exp.Literal.number(0))
