@@ -699,9 +699,10 @@ def insert_or_ignore(tree: exp.Expression, session: Session) -> exp.Expression:
     return tree
 
 
-def list_length(tree: exp.Expression, session: Session) -> exp.Expression:
-    """DuckDB's `len` of a list (the project's only use of len) is ClickHouse's `length`;
-    sqlglot would write CHAR_LENGTH, which ClickHouse refuses for an array."""
+def list_functions(tree: exp.Expression, session: Session) -> exp.Expression:
+    """DuckDB's `len` of a list (the project's only use of len) and `list_sort` are
+    ClickHouse's `length` and `arraySort`; sqlglot would write CHAR_LENGTH, which ClickHouse
+    refuses for an array, and ARRAY_SORT, which it does not know."""
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Length):
@@ -734,7 +735,7 @@ REWRITES: tuple[Rewrite, ...] = (
     boolean_columns,
     round_half_away_from_zero,
     insert_or_ignore,
-    list_length,
+    list_functions,
 )
 
 
