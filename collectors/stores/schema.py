@@ -44,9 +44,11 @@ EVENT_COLUMNS = """
     source       Nullable(String),
     line         Nullable(Int64)"""
 
-# `event_id` is not in the sort key: a bloom filter lets ingest's duplicate test skip most
-# of the table.
-_EVENTS_ENGINE = """
+# The events table after its name: its columns, and `event_id`, which is not in the sort
+# key, with a bloom filter that lets ingest's duplicate test skip most of the table.
+_EVENTS_TABLE = f"""({EVENT_COLUMNS},
+    INDEX event_id_bloom event_id TYPE bloom_filter GRANULARITY 4
+)
     ENGINE = MergeTree
     ORDER BY (entity, field, version, ts, seq)
     SETTINGS allow_nullable_key = 1"""
@@ -92,10 +94,7 @@ def single_node(events_view: str | None = None) -> list[str]:
     """The statements that create the store on one node (chdb, or one server).
     ``events_view``: a statement making `events` a view (collectors/stores/otel.py)
     instead of a table."""
-    events = events_view or (
-        f"CREATE TABLE IF NOT EXISTS events ({EVENT_COLUMNS},\n"
-        "    INDEX event_id_bloom event_id TYPE bloom_filter GRANULARITY 4\n)"
-        f"{_EVENTS_ENGINE}")
+    events = events_view or f"CREATE TABLE IF NOT EXISTS events {_EVENTS_TABLE}"
     return [
         *(ddl.format(on_cluster="") for ddl in BOOKKEEPING),
         events,
@@ -111,9 +110,7 @@ def cluster(name: str, database: str) -> list[str]:
     on = f"ON CLUSTER {_quoted(name)}"
     return [
         *(ddl.format(on_cluster="") for ddl in BOOKKEEPING),
-        f"CREATE TABLE IF NOT EXISTS events_local {on} ({EVENT_COLUMNS},\n"
-        "    INDEX event_id_bloom event_id TYPE bloom_filter GRANULARITY 4\n)"
-        f"{_EVENTS_ENGINE}",
+        f"CREATE TABLE IF NOT EXISTS events_local {on} {_EVENTS_TABLE}",
         f"CREATE VIEW IF NOT EXISTS applied_events_local {on} AS"
         f"{APPLIED.format(events='events_local')}",
         f"CREATE TABLE IF NOT EXISTS events {on} AS events_local\n"
