@@ -124,7 +124,7 @@ suspects AS (
            OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)))
 )
 SELECT s.seq, s.entity, s.field, s.ts, s.writer, e.write_id, s.added, s.old, s.new, s.blind,
-       s.version, s.base_version, s.source_ts, s.priority, s.order_version,
+       s.base_version, s.source_ts, s.priority, s.order_version,
        s.rn, s.p_seq, s.p_ts, s.p_writer, p.write_id AS p_write_id, p.old AS p_old, s.p_new,
        p.blind AS p_blind, s.p_version, s.p_source_ts, s.p_priority, s.pp_new,
        -- an effective change: the field did not already hold the value written
