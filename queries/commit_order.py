@@ -30,6 +30,12 @@ def sql(name: str) -> str:
     return resources.files("queries").joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
+def dict_rows(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The rows of an executed query, each a dict by column name."""
+    columns = [d[0] for d in cur.description]
+    return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+
+
 @dataclass(frozen=True)
 class Scope:
     """What a commit order covers. ``entities`` (None: all) and ``since``/``until`` cut the
@@ -61,9 +67,7 @@ class CommitOrder:
 
     def rows(self, query: str, params: Any = None) -> list[dict[str, Any]]:
         """``execute``, each row a dict by column name."""
-        cur = self.execute(query, params)
-        columns = [d[0] for d in cur.description]
-        return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+        return dict_rows(self.execute(query, params))
 
     def _current(self) -> bool:
         found = self.con.execute("SELECT getvariable('audit_commit_order')").fetchall()

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from audit.config import Config, load_config
-from queries.commit_order import commit_order
+from queries.commit_order import commit_order, dict_rows
 from queries.paths import fold
 from queries.runner import DETECTORS, detect
 from queries.values import parse_value, rfc3339, to_timestamp
@@ -123,11 +123,8 @@ def owners(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     entities, contested (more than one writer).
     """
     paths = [p for (p,) in con.execute("SELECT DISTINCT field FROM applied_events").fetchall()]
-    cur = con.execute(_OWNERS_SQL, {"paths": paths, "folded": [fold(p) for p in paths]})
-    columns = [d[0] for d in cur.description]
-    out = []
-    for values in cur.fetchall():
-        row = dict(zip(columns, values, strict=True))
+    rows = dict_rows(con.execute(_OWNERS_SQL, {"paths": paths,
+                                                "folded": [fold(p) for p in paths]}))
+    for row in rows:
         row["contested"] = len(row["writers"]) > 1
-        out.append(row)
-    return out
+    return rows

@@ -18,7 +18,7 @@ import duckdb
 
 from audit.config import Config, load_config
 from audit.errors import AuditError
-from queries.commit_order import CommitOrder, commit_order, sql
+from queries.commit_order import CommitOrder, commit_order, dict_rows, sql
 from queries.explain import render
 from queries.finding import Finding, Witness
 from queries.values import parse_value, rfc3339, to_timestamp
@@ -145,11 +145,8 @@ def _micros(moment: datetime) -> int:
 def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, _Looked]:
     if not seqs:
         return {}
-    cur = con.execute(_WITNESS_SQL, [sorted(seqs)])
-    columns = [d[0] for d in cur.description]
     out = {}
-    for values in cur.fetchall():
-        row = dict(zip(columns, values, strict=True))
+    for row in dict_rows(con.execute(_WITNESS_SQL, [sorted(seqs)])):
         ts = rfc3339(row["ts"])
         if row["ts_us"] is not None:
             moment: float = row["ts_us"]
