@@ -37,7 +37,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from planted_store import EXPECTED_PER_1000, generate  # noqa: E402
+from planted_store import expected, generate  # noqa: E402
 
 from collectors.store import memory_limit  # noqa: E402
 
@@ -154,8 +154,8 @@ def main() -> None:
             checks = [run_measure("check", db) for _ in range(args.repeat)]
             best = min(checks, key=lambda r: r["seconds"])
             entities = n // 10
-            expected = {k: v * (entities // 1000) for k, v in EXPECTED_PER_1000.items()}
-            ok = best["found"] == expected
+            planted = expected(n)
+            ok = best["found"] == planted
             rows.append((n, gen_s, bare, best, ok))
             made = f"generated in {gen_s:.1f} s" if gen_s else "store reused"
             print(f"{n:>12,} events ({entities:,} entities, {made}): "
@@ -165,7 +165,7 @@ def main() -> None:
                   f"check {best['seconds'] / (n / 1e6):.3f} s per million events; "
                   f"planted anomalies {'all found' if ok else 'MISMATCH'}", flush=True)
             if not ok:
-                print(f"  expected {expected}\n  found    {best['found']}", flush=True)
+                print(f"  expected {planted}\n  found    {best['found']}", flush=True)
             if with_chdb:
                 print(beside_duckdb(db, folder / f"detect-{n}.chdb", best, args.repeat),
                       flush=True)

@@ -64,6 +64,12 @@ SELECT
 FROM t
 """
 
+
+def expected(n: int) -> dict[str, int]:
+    """The findings per detector in a store of ``n`` events: the planted anomalies."""
+    return {d: per * (n // 10 // 1000) for d, per in EXPECTED_PER_1000.items()}
+
+
 def generate(path: Path, n: int) -> float:
     """Make the store at ``path`` with ``n`` events (n/10 entities); seconds it took."""
     from collectors.store import open_store

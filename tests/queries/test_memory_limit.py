@@ -8,7 +8,7 @@ import json
 
 import pytest
 from cli_support import run
-from planted_store import EXPECTED_PER_1000, generate
+from planted_store import EXPECTED_PER_1000, expected, generate
 
 from collectors.store import open_store
 from queries.commit_order import sql
@@ -55,7 +55,7 @@ def test_a_check_under_a_small_limit_spills_and_finds_the_same(store, tmp_path, 
             found[limit] = [(f.detector, f.entity, f.field, f.event_ids) for f in check(con)]
     assert found["40MB"] == found["2GB"]
     per_detector = {d: sum(1 for f in found["40MB"] if f[0] == d) for d in EXPECTED_PER_1000}
-    assert per_detector == {d: n * EVENTS // 10 // 1000 for d, n in EXPECTED_PER_1000.items()}
+    assert per_detector == expected(EVENTS)
 
 
 def test_too_little_memory_is_one_line_that_says_what_to_do(store):
