@@ -140,4 +140,5 @@ def test_the_timeline_reads_the_same(compared):
     def comparable(rows):
         return [{k: v for k, v in row.items() if k != "seq"} for row in rows]
 
+    assert [row["event_id"] for row in duck_timeline] == ["w", "i", "p", "b"]
     assert comparable(view_timeline) == comparable(duck_timeline)
