@@ -457,6 +457,10 @@ def _into(va: Any, vb: Any, path: Path, out: list[Change], cx: _Walk) -> None:
         if t is list or t is tuple:
             _lists(va, vb, path, out, cx)
             return
+        if t in SCALARS:  # the leaf a write changed, mostly: as _walk reports it
+            if va != vb or va != va:
+                out.append((text(path), "changed", va, vb))
+            return
     _walk(va, vb, path, out, cx)
 
 
@@ -611,7 +615,8 @@ def _positional(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> Non
                 sub = (path, i)
                 if excluded is None or not cx.hit(sub):
                     _into(a[i], b[i], sub, out, cx)
-            _ends(a, b, na, nb, path, out, cx)
+            if na != nb:
+                _ends(a, b, na, nb, path, out, cx)
             return
     pending = []
     for i in range(min(na, nb)):
@@ -639,7 +644,8 @@ def _positional(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> Non
             _walk(va, vb, sub, out, cx)
     if pending:
         _confirm(pending, pending, a, b, path, out, cx)
-    _ends(a, b, na, nb, path, out, cx)
+    if na != nb:
+        _ends(a, b, na, nb, path, out, cx)
 
 
 def _ends(a: Any, b: Any, na: int, nb: int, path: Path, out: list[Change], cx: _Walk) -> None:
