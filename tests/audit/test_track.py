@@ -515,6 +515,23 @@ def _canon(changes):
     )
 
 
+@pytest.mark.parametrize("old_status", ["unique", "shared"])
+def test_a_boolean_turned_number_next_to_a_real_change_is_reported(sink, old_status):
+    """``True == 1`` hides the flag's change from the quick diff; the check of its result
+    (text spliced where the old value's text is unique, the state patched where it is not)
+    must find it, and the exact diff report both changes."""
+    shared = old_status == "shared"
+
+    @audit.tracked(entity="e")
+    def edit(doc):
+        doc["status"] = "done"
+        doc["flags"]["on"] = 1
+
+    edit({"status": old_status, "other": "shared" if shared else "x", "flags": {"on": True}})
+    assert [(e["field"], e.get("old"), e["new"]) for e in sink.events] == [
+        ("status", old_status, "done"), ("flags.on", True, 1)]
+
+
 flags = st.fixed_dictionaries({"on": st.booleans() | st.integers(0, 1), "n": st.integers(0, 2)})
 keyed_nodes = st.lists(st.fixed_dictionaries({"id": st.sampled_from("abcde"), "f": flags}),
                        max_size=5, unique_by=lambda n: n["id"])
