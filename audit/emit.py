@@ -58,13 +58,18 @@ def render(event: dict[str, Any]) -> bytes:
 
 
 _PRIMITIVES = frozenset((str, bool, int, float))
-_NOT_ATTRIBUTES = frozenset(("event", "trace_id", "span_id", *JSON_KEYS))
+_NOT_ATTRIBUTES = ("event", "trace_id", "span_id", *JSON_KEYS)
 
 
 def otel_attributes(event: dict[str, Any]) -> dict[str, Any]:
     """The event as span-event / log-record attributes: primitives, JSON text for values."""
-    out = {k: v for k, v in event.items() if k not in _NOT_ATTRIBUTES}
-    if any(type(v) not in _PRIMITIVES for v in out.values()):  # rare: None, str subclasses, …
+    # A copy with a few keys popped, and the types checked by C loops: a comprehension
+    # over the keys and a test per value cost twice as much, on every event in a span.
+    out = dict(event)
+    pop = out.pop
+    for key in _NOT_ATTRIBUTES:
+        pop(key, None)
+    if not _PRIMITIVES.issuperset(map(type, out.values())):  # rare: None, str subclasses, …
         out = {
             k: v if isinstance(v, str | bool | int | float) else render(v).decode()
             for k, v in out.items() if v is not None
