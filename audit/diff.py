@@ -67,19 +67,14 @@ def text(path: Path) -> str:
     """``(((None, "nodes"), _item("a")), "v")`` -> ``"nodes[a].v"``; the root is ``$``."""
     if path is None:
         return ROOT
-    steps = []
-    while path is not None:
-        path, step = path
-        steps.append(step)
-    out = ""
-    for step in reversed(steps):
-        if type(step) is _Item:
-            out += step
-        elif out:
-            out += f".{step}"
-        else:
-            out = str(step)
-    return out
+    parent, step = path
+    if parent is None:
+        return str(step)
+    # Recursion, one call per step, costs less than collecting the steps and reversing
+    # them (paths are a few steps deep).
+    if type(step) is _Item:
+        return text(parent) + step
+    return f"{text(parent)}.{step}"
 
 
 # --- rules: which lists are keyed, which paths are excluded --------------------------------------
@@ -472,17 +467,20 @@ def _dicts(
     if not cx.booleans:
         # Same keys: let C find the values that differ (== is exact without booleans).
         try:
-            differing = (
-                [k for k, v in a.items() if v is not b[k] and v != b[k]]
-                if a.keys() == b.keys()
-                else None
-            )
+            if a.keys() != b.keys():
+                differing = None
+            elif skip is None:
+                differing = [k for k, v in a.items() if v is not b[k] and v != b[k]]
+            else:  # the stamp is never reported: not compared either
+                differing = [
+                    k for k, v in a.items() if k not in skip and v is not b[k] and v != b[k]
+                ]
         except Exception:  # values whose == raises: the loop below
             differing = None
         if differing is not None:
             for key in differing:
                 sub = (path, key)
-                if (skip is None or key not in skip) and (excluded is None or not cx.hit(sub)):
+                if excluded is None or not cx.hit(sub):
                     _into(a[key], b[key], sub, out, cx)
             return
     removed = 0
