@@ -86,6 +86,13 @@ def _line_ends(data: bytes | memoryview, step: int = 1 << 20) -> np.ndarray:
 Invalid = tuple[int, str, str, int]  # line, raw text, reason, byte in the line
 
 
+def _int64_array(values: np.ndarray | list[int]) -> pa.Array:
+    """An Arrow int64 array over the values' buffer. Not ``pa.array``: any call of it
+    imports pandas (~0.17 s) to ask whether its argument is a pandas object."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
 def lines_table(data: bytes | memoryview, first_line: int) -> tuple[pa.Table, list[Invalid]]:
     """Arrow (line, raw) over complete newline-terminated lines, without copying the bytes.
 
@@ -109,8 +116,7 @@ def lines_table(data: bytes | memoryview, first_line: int) -> tuple[pa.Table, li
                 raw = line.decode("utf-8", "backslashreplace")
                 invalid.append((first_line + i, raw, "invalid UTF-8", exc.start))
         raw = pa.array(texts, pa.large_string())
-    numbers = pa.array(np.arange(first_line, first_line + n, dtype=np.int64))
-    table = pa.table({"line": numbers, "raw": raw})
+    table = pa.table({"line": _int64_array(np.arange(first_line, first_line + n)), "raw": raw})
     # DuckDB scans an Arrow table one record batch per thread: give it several.
     return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS)), invalid
 
@@ -275,7 +281,7 @@ def _exact_path(
         for line, raw, is_object, kept in maybe
         if any(json_depth(text) > MAX_DEPTH for text in (kept if is_object else [raw]) if text)
     ]
-    con.register("ingest_too_deep", pa.table({"line": pa.array(deep, pa.int64())}))
+    con.register("ingest_too_deep", pa.table({"line": _int64_array(deep)}))
     con.execute(_STAGE)
 
     # A window to drop duplicates inside the batch costs as much as the insert itself; count
