@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -378,3 +380,25 @@ def test_a_blind_write_is_stored_with_old_unknown_not_null(con, lead):
     assert (summary.ingested, summary.rejected, summary.fast) == (2, 0, 0 if lead else 2)
     rows = con.execute("SELECT change, old, new FROM events ORDER BY seq").fetchall()
     assert rows == [("changed", None, '"b"'), ("changed", "null", '"c"')]
+
+
+def test_an_ingest_does_not_import_pandas(tmp_path):
+    """pyarrow imports pandas (~0.17 s) in any pa.array call, to ask whether its argument is
+    a pandas object: an ingest, fast and exact path, builds its Arrow arrays without it."""
+    lines = [json.dumps(event()), "not json"]
+    code = (
+        "import sys, duckdb\n"
+        "from collectors.ingest import load_lines\n"
+        "from collectors.store import migrate\n"
+        "con = duckdb.connect()\n"
+        "migrate(con)\n"
+        f"summary = load_lines(con, {lines!r}, 'x')\n"
+        "assert (summary.fast, summary.rejected) == (1, 1), summary\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
