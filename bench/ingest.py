@@ -100,7 +100,10 @@ def main() -> None:
 
     audit = Path(sys.executable).with_name("audit")
     db, bare_db = work / "bench.duckdb", work / "bare.duckdb"
-    env = {**os.environ, "AUDIT_DB": str(db)}
+    # The CLI of the tree this script is in, whichever checkout the interpreter installed.
+    tree = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "AUDIT_DB": str(db), "PYTHONPATH": path}
 
     def run_ingest(path: Path = jsonl) -> float:
         t = time.perf_counter()
