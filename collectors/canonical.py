@@ -19,6 +19,7 @@ import pyarrow as pa
 from duckdb.sqltypes import VARCHAR
 
 from audit.redact import normalise
+from collectors.arrow_arrays import string_array
 
 SQL_FUNCTION = "audit_canonical_json"
 PROBLEM_FUNCTION = "audit_json_problem"
@@ -134,12 +135,12 @@ def canonical_column(texts: pa.Array) -> pa.Array:
         if text is not None and len(text) <= _SEEN_LONGEST and len(_SEEN) < _SEEN_MAX:
             _SEEN[text] = value
         out.append(value)
-    return pa.array(out, pa.string())
+    return string_array(out)
 
 
 def problem_column(texts: pa.Array) -> pa.Array:
     """``json_problem`` over a column."""
-    return pa.array([json_problem(text) for text in texts.to_pylist()], pa.string())
+    return string_array([json_problem(text) for text in texts.to_pylist()])
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:

@@ -25,6 +25,7 @@ from audit.errors import AuditError
 from audit.errors import first_line as error_line
 from audit.event import MAX_DEPTH
 from collectors import canonical, fast_path, sources, validate
+from collectors.arrow_arrays import int64_array, string_array
 from collectors.canonical import json_depth
 
 MAX_RAW = 64 * 1024  # longest raw text kept for a rejected line
@@ -86,13 +87,6 @@ def _line_ends(data: bytes | memoryview, step: int = 1 << 20) -> np.ndarray:
 Invalid = tuple[int, str, str, int]  # line, raw text, reason, byte in the line
 
 
-def _int64_array(values: np.ndarray | list[int]) -> pa.Array:
-    """An Arrow int64 array over the values' buffer. Not ``pa.array``: any call of it
-    imports pandas (~0.17 s) to ask whether its argument is a pandas object."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
-
-
 def lines_table(data: bytes | memoryview, first_line: int) -> tuple[pa.Table, list[Invalid]]:
     """Arrow (line, raw) over complete newline-terminated lines, without copying the bytes.
 
@@ -115,8 +109,8 @@ def lines_table(data: bytes | memoryview, first_line: int) -> tuple[pa.Table, li
                 texts.append("")
                 raw = line.decode("utf-8", "backslashreplace")
                 invalid.append((first_line + i, raw, "invalid UTF-8", exc.start))
-        raw = pa.array(texts, pa.large_string())
-    table = pa.table({"line": _int64_array(np.arange(first_line, first_line + n)), "raw": raw})
+        raw = string_array(texts, large=True)
+    table = pa.table({"line": int64_array(np.arange(first_line, first_line + n)), "raw": raw})
     # DuckDB scans an Arrow table one record batch per thread: give it several.
     return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS)), invalid
 
@@ -281,7 +275,7 @@ def _exact_path(
         for line, raw, is_object, kept in maybe
         if any(json_depth(text) > MAX_DEPTH for text in (kept if is_object else [raw]) if text)
     ]
-    con.register("ingest_too_deep", pa.table({"line": _int64_array(deep)}))
+    con.register("ingest_too_deep", pa.table({"line": int64_array(deep)}))
     con.execute(_STAGE)
 
     # A window to drop duplicates inside the batch costs as much as the insert itself; count
