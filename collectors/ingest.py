@@ -104,7 +104,9 @@ def lines_table(data: bytes | memoryview, first_line: int) -> tuple[pa.Table, li
         texts = []
         for i, line in enumerate(bytes(data).split(b"\n")[:n]):
             try:
-                texts.append(line.decode("utf-8"))
+                # With its newline, as in the table above: the fast path takes only lines
+                # that end in one, and without, every line of the batch went the exact path.
+                texts.append(line.decode("utf-8") + "\n")
             except UnicodeDecodeError as exc:
                 texts.append("")
                 raw = line.decode("utf-8", "backslashreplace")

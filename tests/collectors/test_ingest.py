@@ -399,7 +399,8 @@ def test_an_ingest_does_not_import_pandas(tmp_path):
         "con = duckdb.connect()\n"
         "migrate(con)\n"
         f"summary = load_lines(con, {lines!r}, 'x')\n"
-        "assert (summary.ingested, summary.rejected) == (2, 2), summary\n"
+        # An invalid line keeps the rest of its batch on the fast path.
+        "assert (summary.fast, summary.rejected) == (2, 2), summary\n"
         "print(con.execute('SELECT new FROM events ORDER BY seq').fetchall()[1][0])\n"
         "print('pandas' in sys.modules)\n"
     )
