@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_event import event
 
-from collectors.ingest import _line_ends, ingest, load_lines
+from collectors.ingest import BATCH_ROWS, _line_ends, ingest, lines_table, load_lines
 from collectors.store import open_store
 
 
@@ -380,6 +380,24 @@ def test_a_blind_write_is_stored_with_old_unknown_not_null(con, lead):
     assert (summary.ingested, summary.rejected, summary.fast) == (2, 0, 0 if lead else 2)
     rows = con.execute("SELECT change, old, new FROM events ORDER BY seq").fetchall()
     assert rows == [("changed", None, '"b"'), ("changed", "null", '"c"')]
+
+
+def test_invalid_utf8_lines_are_blanked_where_they_are_whichever_batch():
+    """Invalid UTF-8 is looked for a record batch at a time: lines on either side of a
+    batch's edge, first and last, and the rest of their batches kept as they were."""
+    n = 2 * BATCH_ROWS + 3
+    bad = {0, BATCH_ROWS - 1, BATCH_ROWS, n - 1}
+    lines = [b'{"n": %d}\r\n' % i if i % 5 else b'{"n": %d}\n' % i for i in range(n)]
+    for i in bad:
+        lines[i] = b'{"n": "\xff"}\n'
+    table, invalid = lines_table(b"".join(lines), first_line=10)
+    assert [(line, reason, at) for line, _, reason, at in invalid] == [
+        (10 + i, "invalid UTF-8", 7) for i in sorted(bad)
+    ]
+    assert invalid[0][1] == '{"n": "\\xff"}'
+    assert table.column("line").to_pylist() == list(range(10, 10 + n))
+    expected = ["" if i in bad else line.decode() for i, line in enumerate(lines)]
+    assert table.column("raw").to_pylist() == expected
 
 
 def test_an_ingest_does_not_import_pandas(tmp_path):
