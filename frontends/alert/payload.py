@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from queries.finding import SEVERITIES, Finding
+from frontends.severity import SEVERITY_RANK
+from queries.finding import Finding
 
-RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 # Event ids are uuid5(fingerprint) in this namespace: the same finding always has the same id.
 _EVENT_NS = uuid.UUID("8f1c2b9e-4a43-4c6e-9a51-2f6f3e0c7d15")
 TAG_MAX = 200  # Sentry truncates longer tag values; we cut them ourselves, visibly
@@ -39,7 +39,13 @@ def event_id_for(fingerprint: str) -> str:
 
 
 def level_of(severity: str) -> str:
-    return severity if severity in RANK else "error"
+    return severity if severity in SEVERITY_RANK else "error"
+
+
+def alert_rank(severity: str) -> int:
+    """How severe a finding is for alerting: a severity no detector gives counts as the
+    error that Sentry is told it is (``level_of``)."""
+    return SEVERITY_RANK[level_of(severity)]
 
 
 def _tag(value: object) -> str:
@@ -135,7 +141,7 @@ def summary_event(findings: Sequence[Finding], max_events: int) -> dict[str, Any
     by_detector = Counter(f.detector for f in findings)
     by_severity = Counter(f.severity for f in findings)
     counts = ", ".join(f"{name} ×{n}" for name, n in by_detector.most_common())
-    worst = max((f.severity for f in findings), key=lambda s: RANK.get(s, 0))
+    worst = max((f.severity for f in findings), key=alert_rank)
     key = "\x1f".join(sorted(f.fingerprint for f in findings))
     return {
         "event_id": event_id_for("summary\x1f" + key),

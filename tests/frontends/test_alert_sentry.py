@@ -85,6 +85,22 @@ def test_severity_becomes_the_level(rx):
     assert sorted(e["level"] for e in rx.events()) == ["info", "warning"]
 
 
+def test_a_severity_no_detector_gives_counts_as_an_error_throughout(rx):
+    # Sent at level error, selected by --min-severity error, ranked with the errors before
+    # a warning, and an error in the summary: one rule, frontends/alert/payload.py alert_rank.
+    odd = finding(1, entity="block-odd", severity="critical")
+    warning = finding(2, entity="block-W", severity="warning")
+    info = finding(3, entity="block-I", severity="info")
+    result = send_findings([info, warning, odd], dsn=rx.dsn, max_events=1)
+    assert [f for f, _ in result.sent] == [odd] and result.summarised == [warning, info]
+    events = rx.events()
+    sent = next(e for e in events if e["fingerprint"] != ["conflict-audit", "summary"])
+    assert sent["level"] == "error"
+    assert send_findings([odd, warning], dsn=rx.dsn, min_severity="error").sent[0][0] is odd
+    summary = send_findings([odd, warning], dsn=rx.dsn, max_events=0)
+    assert summary.summarised == [odd, warning] and rx.events()[-1]["level"] == "error"
+
+
 def test_a_second_run_sends_nothing(rx, con):
     findings = [finding(n) for n in range(3)]
     assert len(send_findings(findings, dsn=rx.dsn, con=con).sent) == 3
