@@ -89,7 +89,8 @@ function childOf(path: string, key: string): string {
 export class DiffRules {
   private readonly listKeys: ReadonlyArray<readonly [RegExp | null, string | null]>;
   private readonly excluded: RegExp | null;
-  private readonly metaKey: string;
+  /** The stamp key these rules leave out of the top level. */
+  readonly metaKey: string;
 
   constructor(options: DiffOptions = {}) {
     const pairs = options.listKeys === undefined
