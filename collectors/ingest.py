@@ -27,6 +27,7 @@ from audit.event import MAX_DEPTH
 from collectors import canonical, fast_path, sources, validate
 from collectors.arrow_arrays import int64_array, string_array
 from collectors.canonical import json_depth
+from collectors.store import REFUSED
 
 MAX_RAW = 64 * 1024  # longest raw text kept for a rejected line
 BATCH_ROWS = 16_384
@@ -184,6 +185,9 @@ def _load_batch(
     if invalid:
         _reject(con, source, invalid)
         out.reasons.update(reason for _, _, reason, _ in invalid)
+    # The batch's refused writes, for applied_events (collectors/store.py, migration 5).
+    con.execute(f"INSERT INTO refused_events SELECT seq FROM events WHERE seq > ? AND {REFUSED}",
+                [base])
     return out
 
 

@@ -44,6 +44,10 @@ _OTHER_MAGIC = (  # what a wrong --db usually is, to say so by name
 )
 
 # Each step takes a database from version n-1 to n. Never edit a released step: add one.
+# A write a compare-and-swap guard refused (audit/guard.py records it with attrs.rejected =
+# true): it never changed the data. Tested once per event, when it is stored (migration 5).
+REFUSED = "attrs->>'rejected' = 'true'"
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -119,6 +123,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         -- Where in a rejected line the problem is (its byte), when known: kept beside the
         -- reason so that reasons stay few and countable.
         ALTER TABLE rejected_events ADD COLUMN IF NOT EXISTS at_byte BIGINT;
+        """,
+    ),
+    (
+        5,
+        f"""
+        -- The refused writes by seq, noted as they are stored (collectors/ingest.py), so that
+        -- applied_events leaves them out without parsing every event's attrs each time it
+        -- is read: a check reads it several times, and with attrs on every event (what OTLP
+        -- brings) that parsing made a check of 10M events 6.5 s instead of 5.1 s.
+        CREATE TABLE IF NOT EXISTS refused_events (seq BIGINT NOT NULL);
+        INSERT INTO refused_events SELECT seq FROM events WHERE {REFUSED};
+        CREATE OR REPLACE VIEW applied_events AS
+        SELECT * FROM events ANTI JOIN refused_events USING (seq);
         """,
     ),
 ]

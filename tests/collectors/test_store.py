@@ -46,6 +46,29 @@ def test_a_reader_of_an_older_store_gets_it_migrated(tmp_path):
     con.close()
 
 
+def test_refused_writes_of_an_older_store_stay_out_of_applied_events(tmp_path):
+    # Migration 5 notes the refused writes (attrs.rejected true, JSON or text) that a
+    # store of schema 4 already holds; applied_events leaves them out, as before.
+    path = tmp_path / "v4.duckdb"
+    con = duckdb.connect(str(path))
+    for _, ddl in MIGRATIONS[:4]:
+        con.execute(ddl)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    for seq, attrs in [(1, None), (2, '{"rejected": true}'), (3, '{"rejected": "true"}'),
+                       (4, '{"rejected": false}'), (5, '{"service.name": "engine"}')]:
+        con.execute(
+            "INSERT INTO events (seq, event_id, ts, entity, field, change, new, writer, attrs) "
+            "VALUES (?, ?, '2026-01-01 00:00:00+00', 'block-A', 'content', 'changed', "
+            "'\"x\"', 'user', ?)", [seq, f"e-{seq}", attrs])
+    con.close()
+    con = open_store(path, read_only=True)
+    assert con.execute("SELECT seq FROM applied_events ORDER BY seq").fetchall() == [
+        (1,), (4,), (5,)]
+    assert [d[0] for d in con.execute("SELECT * FROM applied_events").description] == [
+        d[0] for d in con.execute("SELECT * FROM events").description]
+    con.close()
+
+
 def test_a_newer_store_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "new.duckdb"
     open_store(path).close()
