@@ -428,3 +428,24 @@ def test_an_ingest_does_not_import_pandas(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ['[1.5,{"a":2,"b":1}]', "False"]
+
+
+def test_refused_writes_are_noted_on_either_path_and_only_for_stored_rows(con):
+    """A write a compare-and-swap refused (attrs.rejected true) is noted in refused_events
+    as it is stored, on the fast path and the exact path (a leading space), and never for a
+    duplicate deleted after the fast path stored it: applied_events leaves out exactly the
+    refused rows, and a re-ingest that stores nothing notes nothing."""
+    refused = orjson.dumps(event(entity="e-fast", attrs={"rejected": True}))
+    lines = [
+        refused,
+        b" " + orjson.dumps(event(entity="e-exact", attrs={"rejected": "true"})),
+        orjson.dumps(event(entity="e-applied", attrs={"rejected": False})),
+        refused,  # a duplicate inside the batch: stored by the fast path, then deleted
+    ]
+    for _ in range(2):
+        load_lines(con, lines, "refused")
+        noted = con.execute("SELECT seq FROM refused_events ORDER BY seq").fetchall()
+        assert noted == con.execute(
+            "SELECT seq FROM events WHERE entity <> 'e-applied' ORDER BY seq").fetchall()
+        assert len(noted) == 2
+        assert con.execute("SELECT entity FROM applied_events").fetchall() == [("e-applied",)]
