@@ -43,11 +43,12 @@ _OTHER_MAGIC = (  # what a wrong --db usually is, to say so by name
     (b"\x1f\x8b", "a gzip file"),
 )
 
-# Each step takes a database from version n-1 to n. Never edit a released step: add one.
 # A write a compare-and-swap guard refused (audit/guard.py records it with attrs.rejected =
-# true): it never changed the data. Tested once per event, when it is stored (migration 5).
+# true): it never changed the data. Tested once per event, when it is stored; migration 5
+# backfills with it, so changing it edits a released step.
 REFUSED = "attrs->>'rejected' = 'true'"
 
+# Each step takes a database from version n-1 to n. Never edit a released step: add one.
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
