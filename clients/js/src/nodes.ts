@@ -77,8 +77,8 @@ export class AuditedNodes {
 
   constructor(private readonly audit: Auditor, options: AuditedNodesOptions = {}) {
     const own = options.listKeys !== undefined || options.exclude !== undefined || options.metaKey !== undefined;
-    this.rules = own ? new DiffRules(options) : audit.rules;
     // The stamp goes where the diff leaves it out: the Auditor's key unless given one here.
+    this.rules = own ? new DiffRules({ ...options, metaKey: options.metaKey ?? audit.rules.metaKey }) : audit.rules;
     this.metaKey = this.rules.metaKey;
     this.entityType = options.entityType;
   }

@@ -41,20 +41,22 @@ test("each node is an entity; versions and the stamp travel with the node", () =
   assert.equal(b._meta, undefined, "a change of an excluded path only is no write");
 });
 
-test("the stamp goes under the Auditor's metaKey, and a second write shows no change of it", () => {
-  const sink = memory();
-  const flow = new AuditedNodes(new Auditor({ sinks: [sink], metaKey: "stamp" }));
-  const state = reactState([block("A", { content: "" })]);
-  const engine = flow.setter(state.setNodes, { writer: "workflow" });
-  engine(setData("A", { content: "one" }));
-  engine(setData("A", { content: "two" }));
-  assert.deepEqual(brief(sink.events), [
-    ["A", "data.content", "changed", "", "one", "workflow", undefined, 1],
-    ["A", "data.content", "changed", "one", "two", "workflow", 1, 2],
-  ]);
-  assert.equal(state.nodes[0].stamp.version, 2);
-  assert.equal(state.nodes[0]._meta, undefined);
-});
+for (const [name, options] of [["no rules of its own", {}], ["rules of its own", { exclude: ["position"] }]]) {
+  test(`the stamp goes under the Auditor's metaKey, and a second write shows no change of it (${name})`, () => {
+    const sink = memory();
+    const flow = new AuditedNodes(new Auditor({ sinks: [sink], metaKey: "stamp" }), options);
+    const state = reactState([block("A", { content: "" })]);
+    const engine = flow.setter(state.setNodes, { writer: "workflow" });
+    engine(setData("A", { content: "one" }));
+    engine(setData("A", { content: "two" }));
+    assert.deepEqual(brief(sink.events), [
+      ["A", "data.content", "changed", "", "one", "workflow", undefined, 1],
+      ["A", "data.content", "changed", "one", "two", "workflow", 1, 2],
+    ]);
+    assert.equal(state.nodes[0].stamp.version, 2);
+    assert.equal(state.nodes[0]._meta, undefined);
+  });
+}
 
 test("a write from a list read before an await: the overwritten change is recorded as lost", () => {
   const sink = memory();
