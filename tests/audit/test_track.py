@@ -20,9 +20,10 @@ from instrument_support import ListSink, doc_pairs, list_sink
 
 import audit
 from audit.config import Config
-from audit.diff import MISSING, diff
+from audit.diff import MISSING, diff, patch
 from audit.emit import render
 from audit.event import json_schema
+from audit.track import _spliced
 from collectors.ingest import load_lines
 from queries.runner import check
 
@@ -530,6 +531,38 @@ def test_a_boolean_turned_number_next_to_a_real_change_is_reported(sink, old_sta
     edit({"status": old_status, "other": "shared" if shared else "x", "flags": {"on": True}})
     assert [(e["field"], e.get("old"), e["new"]) for e in sink.events] == [
         ("status", old_status, "done"), ("flags.on", True, 1)]
+
+
+# Scalars whose JSON texts occur inside one another and inside keys: 1 in 10, in "1", in 1.5.
+_leaves = st.sampled_from([1, 10, 1.5, "1", "a", "a1", True, None])
+_documents = st.dictionaries(
+    st.sampled_from(["a", "1", "10", "true"]),
+    st.recursive(_leaves, lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.sampled_from(["a", "1"]), inner, max_size=3), max_leaves=8),
+    min_size=1, max_size=4,
+)
+
+
+def _some_leaves_replaced(value, draw):
+    if isinstance(value, dict):
+        return {k: _some_leaves_replaced(v, draw) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_some_leaves_replaced(v, draw) for v in value]
+    return draw(_leaves) if draw(st.booleans()) else value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_documents, st.data())
+def test_the_spliced_text_is_the_patched_state_as_json(before, data):
+    """Where the tracker's check splices old values' texts (audit/track.py `_spliced`), the
+    text is the one patching the state would give: a text found once in the state before is
+    the changed field's own, never a piece of a key or of a longer number or string."""
+    before_json = orjson.dumps(before)
+    after = _some_leaves_replaced(before, data.draw)
+    changes = diff(orjson.loads(before_json), after, booleans=False)
+    spliced = _spliced(before_json, changes)
+    if spliced is not None:
+        assert spliced == orjson.dumps(patch(orjson.loads(before_json), changes))
 
 
 flags = st.fixed_dictionaries({"on": st.booleans() | st.integers(0, 1), "n": st.integers(0, 2)})
