@@ -420,7 +420,7 @@ def _spliced(before_json: bytes, changes: list[Change]) -> bytes | None:
         if at < 0 or before_json.rfind(old_text) != at:
             return None
         spots.append((at, at + len(old_text), orjson.dumps(new)))
-    if len(spots) == 1:
+    if len(spots) == 1:  # most writes change one field: no sort, no list of parts
         start, stop, new_text = spots[0]
         return before_json[:start] + new_text + before_json[stop:]
     spots.sort()
