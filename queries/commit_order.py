@@ -42,12 +42,14 @@ class Scope:
     events before the sort (an entity written in the range keeps its whole history, the
     context prev() needs). ``suspects_only`` keeps only the transitions a detector can name
     (what `check` needs); otherwise the table holds the whole history in scope (what
-    timeline and replay need)."""
+    timeline and replay need). ``buckets``: sort the entities in that many hash buckets,
+    one after another, to bound the sort's memory (queries/transitions.sql; DuckDB only)."""
 
     entities: tuple[str, ...] | None = None
     since: datetime | None = None
     until: datetime | None = None
     suspects_only: bool = False
+    buckets: int = 1
 
 
 class CommitOrder:
@@ -77,7 +79,18 @@ class CommitOrder:
         """(Re)build the table for this scope now."""
         self._build = next(_builds)
         _set_variables(self)
-        self.con.execute(sql("transitions"))
+        if self.scope.buckets == 1:
+            self.con.execute(sql("transitions"))
+        else:
+            # The file sorts bucket 0; the other buckets' suspects join it before its last
+            # statement looks them all up.
+            *first, last = self.con.extract_statements(sql("transitions"))
+            for statement in first:
+                self.con.execute(statement.query)
+            for bucket in range(1, self.scope.buckets):
+                self.con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [bucket])
+                self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
+            self.con.execute(last.query)
         self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
 
 
@@ -89,10 +102,12 @@ def commit_order(
     since: datetime | None = None,
     until: datetime | None = None,
     suspects_only: bool = False,
+    buckets: int = 1,
 ) -> CommitOrder:
     """Build the commit order of the events in scope (docs/contract.md §2) and return the
     handle that the detectors and views read it through."""
-    scope = Scope(None if entities is None else tuple(entities), since, until, suspects_only)
+    scope = Scope(None if entities is None else tuple(entities), since, until, suspects_only,
+                  buckets)
     order = CommitOrder(con, config or Config(), scope)
     order.build()
     return order
@@ -107,6 +122,10 @@ def _set_variables(order: CommitOrder) -> None:
     con.execute("SET VARIABLE audit_entities = ?::VARCHAR[]", [entities])
     con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [scope.since])
     con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [scope.until])
+    # unset for one bucket: the file then leaves the hash out (and so can ClickHouse)
+    con.execute("SET VARIABLE audit_buckets = ?::UBIGINT",
+                [scope.buckets if scope.buckets > 1 else None])
+    con.execute("SET VARIABLE audit_bucket = 0::UBIGINT")
     con.execute("SET VARIABLE audit_oscillation_window_s = ?::DOUBLE",
                 [config.oscillation_window_s])
     con.execute("SET VARIABLE audit_oscillation_min_changes = ?::BIGINT",

@@ -8,6 +8,7 @@ the witnesses up, and renders each finding's message from its facts and witnesse
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,14 @@ SEVERITY: dict[str, str] = {
     "priority_inversion": "warning",
     "chain_break": "warning",
 }
+
+# A check sorts a DuckDB store's entities in hash buckets (queries/transitions.sql), each
+# small enough that its sort takes at most a third of the connection's memory limit (the
+# rest is for the aggregates beside it): the sort holds about this many bytes an event.
+# A bucket more costs one more read of the store; a sort that spills costs more (README,
+# Speed: bench/detect.py).
+SORT_BYTES_PER_EVENT = 180
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 
 # Columns that are not facts: where the finding is, its witnesses, its severity.
 _NOT_FACTS = ("entity", "field", "seqs", "severity")
@@ -109,8 +118,25 @@ def check(
     if since_ts and until_ts and since_ts > until_ts:
         raise AuditError("--since is after --until")
     order = commit_order(con, config, entities=None if entity is None else [entity],
-                         since=since_ts, until=until_ts, suspects_only=suspects_only)
+                         since=since_ts, until=until_ts, suspects_only=suspects_only,
+                         buckets=1 if entity is not None else _buckets(con))
     return detect(order, names)
+
+
+def _buckets(con: duckdb.DuckDBPyConnection) -> int:
+    """How many entity buckets a check of the whole store sorts: one on a ClickHouse
+    store, which spreads its own work (collectors/stores/)."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return 1
+    [(events, limit)] = con.execute(
+        "SELECT (SELECT count(*) FROM events), current_setting('memory_limit')"
+    ).fetchall()
+    number, _, unit = limit.partition(" ")  # DuckDB writes it as "4.7 GiB"
+    try:
+        per_bucket = float(number) * _UNITS[unit] / 3 / SORT_BYTES_PER_EVENT
+    except (ValueError, KeyError):
+        return 1  # a form this does not know: one sort, which spills if it must
+    return max(1, math.ceil(events / max(per_bucket, 1.0)))
 
 
 def detect(order: CommitOrder, detectors: Sequence[str] | None = None) -> list[Finding]:

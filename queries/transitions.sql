@@ -23,6 +23,13 @@
 -- instead of materialising the whole history. On a large store that is most of the cost
 -- of a check.
 --
+-- One entity bucket (`SET VARIABLE audit_buckets = 4; SET VARIABLE audit_bucket = 0;`):
+-- only the entities with hash(entity) % audit_buckets = audit_bucket go through the sort.
+-- Every detector reads one entity's events only, so the suspects of all buckets together
+-- are the suspects of the whole scope: `audit check` on a large store sorts bucket by bucket,
+-- adding each bucket's rows to `suspect_rows` (queries/commit_order.py), so that the memory
+-- of the sort follows the bucket, not the store. Unset: the whole scope at once.
+--
 -- The sort is most of the cost, and its cost grows with the width of a row: it carries only
 -- what the suspect test below reads. What only the detectors read (write ids, prev's old) is
 -- looked up for the suspects afterwards, as the runner looks up witnesses' other facts by
@@ -69,7 +76,8 @@ SELECT entity FROM scoped_events
 GROUP BY entity
 HAVING count(version) BETWEEN 1 AND count(*) - 1;
 
-CREATE OR REPLACE TEMP TABLE transitions AS
+-- The suspect transitions of one bucket (all of them when no bucket is set).
+CREATE OR REPLACE TEMP VIEW bucket_suspects AS
 WITH keyed AS (
     SELECT seq, entity, field, ts, writer, added, old, new, blind, version, base_version,
            source_ts, priority,
@@ -79,6 +87,8 @@ WITH keyed AS (
                 ELSE version END
                AS order_version
     FROM scoped_events
+    WHERE getvariable('audit_buckets') IS NULL
+       OR hash(entity) % getvariable('audit_buckets') = getvariable('audit_bucket')
 ),
 ordered AS (
     SELECT *,
@@ -103,26 +113,32 @@ params AS (
     -- window away from its own predecessor and must still be kept.
     SELECT greatest(2 * getvariable('audit_oscillation_window_s'),
                     getvariable('audit_priority_window_s'))::DOUBLE AS win
-),
-suspects AS (
-    SELECT unpacked.*
-    FROM unpacked, params
-    WHERE NOT coalesce(getvariable('audit_suspects_only'), false)
-       OR (p_seq IS NOT NULL AND (
-           -- suspect: not a plain continuation of prev. Either the chain does not link up
-           -- (an unknown old links with anything),
-           (NOT blind AND (old IS DISTINCT FROM p_new OR (added AND p_new IS NOT NULL)))
-           -- or the writer had read an older version, or carries older data,
-           OR base_version < p_version
-           OR source_ts < p_source_ts
-           -- or, close in time to prev, the field changed hands,
-           OR (abs(epoch(ts) - epoch(p_ts)) <= params.win
-               AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority))
-           -- or, for oscillation, which steps over writes that changed nothing: the write
-           -- changed nothing, or the one before it did not.
-           OR new IS NOT DISTINCT FROM p_new
-           OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)))
 )
+SELECT unpacked.*
+FROM unpacked, params
+WHERE NOT coalesce(getvariable('audit_suspects_only'), false)
+   OR (p_seq IS NOT NULL AND (
+       -- suspect: not a plain continuation of prev. Either the chain does not link up
+       -- (an unknown old links with anything),
+       (NOT blind AND (old IS DISTINCT FROM p_new OR (added AND p_new IS NOT NULL)))
+       -- or the writer had read an older version, or carries older data,
+       OR base_version < p_version
+       OR source_ts < p_source_ts
+       -- or, close in time to prev, the field changed hands,
+       OR (abs(epoch(ts) - epoch(p_ts)) <= params.win
+           AND (writer <> p_writer OR priority IS DISTINCT FROM p_priority))
+       -- or, for oscillation, which steps over writes that changed nothing: the write
+       -- changed nothing, or the one before it did not.
+       OR new IS NOT DISTINCT FROM p_new
+       OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)));
+
+-- The suspects of the bucket set (of the whole scope, when none is); the runner adds the
+-- other buckets' (`INSERT INTO suspect_rows SELECT * FROM bucket_suspects`) before the
+-- statement below.
+CREATE OR REPLACE TEMP TABLE suspect_rows AS SELECT * FROM bucket_suspects;
+
+-- What only the detectors read is looked up for the suspects, once for all buckets.
+CREATE OR REPLACE TEMP TABLE transitions AS
 SELECT s.seq, s.entity, s.field, s.ts, s.writer, e.write_id, s.added, s.old, s.new, s.blind,
        s.base_version, s.source_ts, s.priority, s.order_version,
        s.rn, s.p_seq, s.p_ts, s.p_writer, p.write_id AS p_write_id, p.old AS p_old, s.p_new,
@@ -130,6 +146,6 @@ SELECT s.seq, s.entity, s.field, s.ts, s.writer, e.write_id, s.added, s.old, s.n
        -- an effective change: the field did not already hold the value written
        -- (docs/contract.md §3, oscillation)
        s.p_seq IS NULL OR s.new IS DISTINCT FROM s.p_new AS effective
-FROM suspects s
+FROM suspect_rows s
 JOIN scoped_events e ON e.seq = s.seq
 LEFT JOIN scoped_events p ON p.seq = s.p_seq;

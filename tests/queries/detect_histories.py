@@ -91,3 +91,18 @@ def one_of_each():
         ev("d1", 0, "D", "v", "user", new="x"),
         ev("d2", 400, "D", "v", "user", old="zz", new="y"),
     ]
+
+
+def many_of_each(copies: int) -> list[dict[str, Any]]:
+    """``one_of_each`` over ``copies`` sets of entities (A-0, B-0, …), each set with an
+    entity whose writes are partly versioned (ordered by ts: docs/contract.md §2)."""
+    events = []
+    for n in range(copies):
+        for e in one_of_each():
+            events.append({**e, "event_id": f"{e['event_id']}-{n}", "entity": f"{e['entity']}-{n}"})
+        events += [
+            ev(f"m1-{n}", 0, f"M-{n}", "v", "user", new="x", base_version=0, version=1),
+            ev(f"m2-{n}", 10, f"M-{n}", "v", "workflow", old="x", new="y"),
+            ev(f"m3-{n}", 12, f"M-{n}", "v", "polling_sync", old="x", new="z", version=2),
+        ]
+    return events
