@@ -53,6 +53,9 @@ SEVERITY: dict[str, str] = {
 # A bucket more costs one more read of the store; a sort that spills costs more (README,
 # Speed: bench/detect.py).
 SORT_BYTES_PER_EVENT = 180
+# Past this many buckets, reading the store once more per bucket costs more than the sorts
+# spilling would: a limit far too small for the store gets this many sorts that spill.
+MAX_BUCKETS = 64
 _UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 
 # Columns that are not facts: where the finding is, its witnesses, its severity.
@@ -136,7 +139,7 @@ def _buckets(con: duckdb.DuckDBPyConnection) -> int:
         per_bucket = float(number) * _UNITS[unit] / 3 / SORT_BYTES_PER_EVENT
     except (ValueError, KeyError):
         return 1  # a form this does not know: one sort, which spills if it must
-    return max(1, math.ceil(events / max(per_bucket, 1.0)))
+    return min(MAX_BUCKETS, max(1, math.ceil(events / max(per_bucket, 1.0))))
 
 
 def detect(order: CommitOrder, detectors: Sequence[str] | None = None) -> list[Finding]:

@@ -5,6 +5,7 @@ sort of the whole store finds. `check` relies on it to keep the sort within its 
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 from busy_histories import busy_history
 from detect_histories import load, many_of_each
@@ -12,7 +13,7 @@ from detect_histories import load, many_of_each
 from audit.config import Config
 from collectors.store import open_store
 from queries.commit_order import commit_order
-from queries.runner import DETECTORS, detect
+from queries.runner import DETECTORS, _buckets, detect
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +40,12 @@ def test_the_buckets_find_what_the_whole_sort_finds(db, whole, buckets):
                           [buckets])
         assert seen == [{"b": buckets - 1}]
         assert [f.to_dict() for f in detect(order)] == whole
+
+
+@pytest.mark.parametrize(("events", "buckets"), [(100_000, 6), (1_000_000, 55), (10**7, 64)])
+def test_buckets_follow_the_limit_up_to_a_cap(events, buckets):
+    """Each bucket's sort gets a third of the memory limit (~180 bytes an event), and a limit
+    far too small for the store gets MAX_BUCKETS sorts, not one per few thousand events."""
+    con = duckdb.connect(config={"memory_limit": "10MB"})  # DuckDB: "9.5 MiB"
+    con.execute(f"CREATE VIEW events AS SELECT range AS seq FROM range({events})")
+    assert _buckets(con) == buckets
