@@ -10,7 +10,7 @@ reading. What a view reads never depends on what ran on the connection before it
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -22,6 +22,8 @@ import duckdb
 from audit.config import Config
 
 _builds = itertools.count(1)
+
+Progress = Callable[[int, int], None]  # (done, total), as the API's long work reports it
 
 
 @cache
@@ -75,8 +77,9 @@ class CommitOrder:
         found = self.con.execute("SELECT getvariable('audit_commit_order')").fetchall()
         return found[0][0] == self._build
 
-    def build(self) -> None:
-        """(Re)build the table for this scope now."""
+    def build(self, progress: Progress | None = None) -> None:
+        """(Re)build the table for this scope now; ``progress(done, total)`` after each
+        entity bucket's sort, when there are several."""
         self._build = next(_builds)
         _set_variables(self)
         if self.scope.buckets == 1:
@@ -85,11 +88,15 @@ class CommitOrder:
             # The file sorts bucket 0; the other buckets' suspects join it before its last
             # statement looks them all up.
             *first, last = self.con.extract_statements(sql("transitions"))
+            buckets = self.scope.buckets
             for statement in first:
                 self.con.execute(statement.query)
-            for bucket in range(1, self.scope.buckets):
-                self.con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [bucket])
-                self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
+            for bucket in range(1, buckets + 1):
+                if progress is not None:
+                    progress(bucket, buckets)
+                if bucket < buckets:
+                    self.con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [bucket])
+                    self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
             self.con.execute(last.query)
         self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
 
@@ -103,13 +110,14 @@ def commit_order(
     until: datetime | None = None,
     suspects_only: bool = False,
     buckets: int = 1,
+    progress: Progress | None = None,
 ) -> CommitOrder:
     """Build the commit order of the events in scope (docs/contract.md §2) and return the
-    handle that the detectors and views read it through."""
+    handle that the detectors and views read it through; ``progress`` as for `build`."""
     scope = Scope(None if entities is None else tuple(entities), since, until, suspects_only,
                   buckets)
     order = CommitOrder(con, config or Config(), scope)
-    order.build()
+    order.build(progress)
     return order
 
 

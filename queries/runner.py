@@ -19,7 +19,7 @@ import duckdb
 
 from audit.config import Config, load_config
 from audit.errors import AuditError
-from queries.commit_order import CommitOrder, commit_order, dict_rows, sql
+from queries.commit_order import CommitOrder, Progress, commit_order, dict_rows, sql
 from queries.explain import render
 from queries.finding import Finding, Witness
 from queries.values import parse_value, rfc3339, to_timestamp
@@ -106,13 +106,15 @@ def check(
     until: datetime | str | None = None,
     config: Config | None = None,
     suspects_only: bool = True,
+    progress: Progress | None = None,
 ) -> list[Finding]:
     """Run the detectors over the store behind ``con``; findings in time order.
 
     ``since``/``until`` keep the findings whose witnesses overlap that range; the writes
     just outside it still serve as context. ``config`` defaults to ``./audit.toml``.
     The detectors need only the suspect transitions; ``suspects_only=False`` runs them over
-    the whole history (same findings).
+    the whole history (same findings). ``progress(done, total)`` is called as the entity
+    buckets of a large store are sorted (`_buckets`), most of a long check.
     """
     names = resolve_detectors(detectors)
     config = config if config is not None else load_config(None)
@@ -122,7 +124,8 @@ def check(
         raise AuditError("--since is after --until")
     order = commit_order(con, config, entities=None if entity is None else [entity],
                          since=since_ts, until=until_ts, suspects_only=suspects_only,
-                         buckets=1 if entity is not None else _buckets(con))
+                         buckets=1 if entity is not None else _buckets(con),
+                         progress=progress)
     return detect(order, names)
 
 

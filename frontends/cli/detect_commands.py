@@ -16,6 +16,7 @@ import typer
 
 from audit.errors import AuditError
 from frontends.cli.options import LOCK_WAIT_S, ConfigOption, DbOption, WaitOption
+from frontends.cli.progress import ProgressBar
 from frontends.printable import printable, printable_text
 
 # rich (~20 ms to import) is imported by the functions that print tables, not here: JSON and
@@ -112,8 +113,9 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config)
         con = _open(db, wait)
         try:
-            findings = run_check(con, detectors=names, entity=entity, since=since_ts,
-                                 until=until_ts, config=cfg)
+            with ProgressBar("sorting entity buckets") as advance:
+                findings = run_check(con, detectors=names, entity=entity, since=since_ts,
+                                     until=until_ts, config=cfg, progress=advance)
         finally:
             con.close()
         if fmt is CheckFormat.json:

@@ -22,6 +22,7 @@ from frontends.cli.options import (
     WaitOption,
     list_keys,
 )
+from frontends.cli.progress import ProgressBar
 
 _PROGRESS_FROM = 200  # documents: fewer are done before a bar would be worth drawing
 
@@ -99,7 +100,7 @@ def register(app: typer.Typer) -> None:
         started = time.perf_counter()
         con = open_store(db, wait_s=wait)
         try:
-            with _progress() as advance:
+            with ProgressBar("importing snapshots", start_at=_PROGRESS_FROM) as advance:
                 summary = import_snapshots(con, paths, options, progress=advance)
         finally:
             con.close()
@@ -124,33 +125,3 @@ def register(app: typer.Typer) -> None:
         if summary.rejected:
             print("  (see `audit stats`; raw lines are in the rejected_events table)",
                   file=sys.stderr)
-
-
-class _progress:  # noqa: N801 - used like a function: `with _progress() as advance:`
-    """A bar on stderr for an import long enough to wait for, on a terminal; else nothing."""
-
-    def __init__(self) -> None:
-        self._bar = None
-        self._task = None
-
-    def __enter__(self):
-        return self.advance
-
-    def advance(self, done: int, total: int) -> None:
-        if total < _PROGRESS_FROM or not sys.stderr.isatty():
-            return
-        if self._bar is None:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            self._bar = Progress(
-                "importing snapshots", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task("import", total=total)
-        self._bar.update(self._task, completed=done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

@@ -57,7 +57,12 @@ def test_a_check_under_a_small_limit_spills_and_finds_the_same(store, tmp_path, 
         with open_store(store, read_only=True) as con:
             con.execute("SET threads = 2")
             buckets[limit] = _buckets(con)
-            found[limit] = [(f.detector, f.entity, f.field, f.event_ids) for f in check(con)]
+            told: list[tuple[int, int]] = []
+            findings = check(con, progress=lambda *step, told=told: told.append(step))
+            found[limit] = [(f.detector, f.entity, f.field, f.event_ids) for f in findings]
+            # progress is told after each bucket's sort, when there are several
+            n = buckets[limit]
+            assert told == ([(i, n) for i in range(1, n + 1)] if n > 1 else [])
     per_bucket = 40 * 10**6 / 3 / SORT_BYTES_PER_EVENT
     assert buckets == {"2GB": 1, "40MB": math.ceil(EVENTS / per_bucket)} and buckets["40MB"] > 1
     assert found["40MB"] == found["2GB"]
