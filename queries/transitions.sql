@@ -19,7 +19,7 @@
 -- range are the context that prev() needs.
 --
 -- Suspects only (`SET VARIABLE audit_suspects_only = true`, what `audit check` does): keep
--- only the transitions a detector can name as a witness (see the WHERE clause at the end),
+-- only the transitions a detector can name as a witness (the WHERE clause of bucket_suspects),
 -- instead of materialising the whole history. On a large store that is most of the cost
 -- of a check.
 --
