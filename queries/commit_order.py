@@ -89,14 +89,14 @@ class CommitOrder:
             # statement looks them all up.
             *first, last = self.con.extract_statements(sql("transitions"))
             buckets = self.scope.buckets
+            sorted_ = progress or (lambda done, total: None)
             for statement in first:
                 self.con.execute(statement.query)
-            for bucket in range(1, buckets + 1):
-                if progress is not None:
-                    progress(bucket, buckets)
-                if bucket < buckets:
-                    self.con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [bucket])
-                    self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
+            for bucket in range(1, buckets):
+                sorted_(bucket, buckets)
+                self.con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [bucket])
+                self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
+            sorted_(buckets, buckets)
             self.con.execute(last.query)
         self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
 
