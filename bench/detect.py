@@ -95,12 +95,27 @@ def chdb_available() -> bool:
     return True
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory, in MB. Linux's VmHWM counts this process alone;
+    ru_maxrss also keeps what the parent held when it started this one, and the parent here
+    generates the stores (and copies them into chdb) itself."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(kind: str, db: str) -> dict:
     """Run one timed operation in this (fresh) process; print its figures as JSON."""
     from collectors.store import open_store
-    from queries.runner import check
+    from queries.runner import _buckets, check
 
     con = open_store(db, read_only=True)
+    buckets = _buckets(con)  # what check will sort in (queries/runner.py)
     started = time.perf_counter()
     if kind == "bare":
         con.execute(BARE_SQL).fetchall()
@@ -112,8 +127,7 @@ def measure(kind: str, db: str) -> dict:
             found[f.detector] = found.get(f.detector, 0) + 1
     seconds = time.perf_counter() - started
     con.close()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "peak_mb": peak_kb / 1024, "found": found}
+    return {"seconds": seconds, "peak_mb": peak_mb(), "found": found, "buckets": buckets}
 
 
 def run_measure(kind: str, db: Path | str) -> dict:
@@ -160,7 +174,8 @@ def main() -> None:
             made = f"generated in {gen_s:.1f} s" if gen_s else "store reused"
             print(f"{n:>12,} events ({entities:,} entities, {made}): "
                   f"bare scan {bare['seconds']:.2f} s, peak {bare['peak_mb']:.0f} MB; "
-                  f"check {best['seconds']:.2f} s, peak {best['peak_mb']:.0f} MB; "
+                  f"check {best['seconds']:.2f} s, peak {best['peak_mb']:.0f} MB "
+                  f"({best['buckets']} entity bucket{'s' if best['buckets'] > 1 else ''}); "
                   f"ratio {best['seconds'] / bare['seconds']:.2f}x; "
                   f"check {best['seconds'] / (n / 1e6):.3f} s per million events; "
                   f"planted anomalies {'all found' if ok else 'MISMATCH'}", flush=True)

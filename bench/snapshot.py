@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.detect import generate  # noqa: E402 - after the path set-up above
+from bench.detect import generate, peak_mb  # noqa: E402 - after the path set-up above
 
 
 def measure(kind: str, db: str) -> dict:
@@ -54,7 +53,7 @@ def measure(kind: str, db: str) -> dict:
     return {
         "held_s": held,
         "total_s": time.perf_counter() - started,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_mb(),
         "findings": len(findings),
     }
 
