@@ -112,10 +112,10 @@ def peak_mb() -> float:
 def measure(kind: str, db: str) -> dict:
     """Run one timed operation in this (fresh) process; print its figures as JSON."""
     from collectors.store import open_store
-    from queries.runner import _buckets, check
+    from queries.runner import check, entity_buckets
 
     con = open_store(db, read_only=True)
-    buckets = _buckets(con)  # what check will sort in (queries/runner.py)
+    buckets = entity_buckets(con)  # what check will sort in (queries/runner.py)
     started = time.perf_counter()
     if kind == "bare":
         con.execute(BARE_SQL).fetchall()

@@ -114,7 +114,7 @@ def check(
     just outside it still serve as context. ``config`` defaults to ``./audit.toml``.
     The detectors need only the suspect transitions; ``suspects_only=False`` runs them over
     the whole history (same findings). ``progress(done, total)`` is called as the entity
-    buckets of a large store are sorted (`_buckets`), most of a long check.
+    buckets of a large store are sorted (`entity_buckets`), most of a long check.
     """
     names = resolve_detectors(detectors)
     config = config if config is not None else load_config(None)
@@ -124,12 +124,12 @@ def check(
         raise AuditError("--since is after --until")
     order = commit_order(con, config, entities=None if entity is None else [entity],
                          since=since_ts, until=until_ts, suspects_only=suspects_only,
-                         buckets=1 if entity is not None else _buckets(con),
+                         buckets=1 if entity is not None else entity_buckets(con),
                          progress=progress)
     return detect(order, names)
 
 
-def _buckets(con: duckdb.DuckDBPyConnection) -> int:
+def entity_buckets(con: duckdb.DuckDBPyConnection) -> int:
     """How many entity buckets a check of the whole store sorts: one on a ClickHouse
     store, which spreads its own work (collectors/stores/)."""
     if not isinstance(con, duckdb.DuckDBPyConnection):

@@ -7,6 +7,7 @@ The Python API reports progress as ``progress(done, total)`` calls (`import_snap
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,7 +21,7 @@ class ProgressBar:
         self._bar: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Callable[[int, int], None]:
         return self.advance
 
     def advance(self, done: int, total: int) -> None:

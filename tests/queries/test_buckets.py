@@ -13,7 +13,7 @@ from detect_histories import load, many_of_each
 from audit.config import Config
 from collectors.store import open_store
 from queries.commit_order import commit_order
-from queries.runner import DETECTORS, _buckets, detect
+from queries.runner import DETECTORS, detect, entity_buckets
 
 
 @pytest.fixture(scope="module")
@@ -48,4 +48,4 @@ def test_buckets_follow_the_limit_up_to_a_cap(events, buckets):
     far too small for the store gets MAX_BUCKETS sorts, not one per few thousand events."""
     con = duckdb.connect(config={"memory_limit": "10MB"})  # DuckDB: "9.5 MiB"
     con.execute(f"CREATE VIEW events AS SELECT range AS seq FROM range({events})")
-    assert _buckets(con) == buckets
+    assert entity_buckets(con) == buckets

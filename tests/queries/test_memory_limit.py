@@ -1,6 +1,6 @@
 """A check under a memory limit smaller than its sort spills to disk, or sorts in buckets that
 fit, and finds the same; one far too small for it fails as one line that says what to do
-(collectors/store.py, MEMORY_LIMIT, AUDIT_MEMORY_LIMIT; queries/runner.py, _buckets)."""
+(collectors/store.py, MEMORY_LIMIT, AUDIT_MEMORY_LIMIT; queries/runner.py, entity_buckets)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from planted_store import EXPECTED_PER_1000, expected, generate
 
 from collectors.store import open_store
 from queries.commit_order import sql
-from queries.runner import SORT_BYTES_PER_EVENT, _buckets, check
+from queries.runner import SORT_BYTES_PER_EVENT, check, entity_buckets
 
 EVENTS = 200_000
 
@@ -56,7 +56,7 @@ def test_a_check_under_a_small_limit_spills_and_finds_the_same(store, tmp_path, 
         monkeypatch.setenv("AUDIT_MEMORY_LIMIT", limit)
         with open_store(store, read_only=True) as con:
             con.execute("SET threads = 2")
-            buckets[limit] = _buckets(con)
+            buckets[limit] = entity_buckets(con)
             told: list[tuple[int, int]] = []
             findings = check(con, progress=lambda *step, told=told: told.append(step))
             found[limit] = [(f.detector, f.entity, f.field, f.event_ids) for f in findings]
