@@ -30,6 +30,7 @@ from audit import health, settings
 from audit.diff import MISSING, SCALARS, Change, diff, patch
 from audit.emit import emit
 from audit.event import TRANSITION
+from audit.leaf_diff import leaf_change
 from audit.stamp import (
     clone,
     is_document,
@@ -298,8 +299,9 @@ class _Tracker:
     """One tracked write: state taken before it, finished after it.
 
     The state before is kept as JSON text when it can be (~1 us, against ~12 us for a deep
-    copy): if the text after is the same, nothing changed and nothing more is done; if not,
-    the text is parsed back for the diff.
+    copy): if the text after is the same, nothing changed and nothing more is done; if one
+    scalar changed, the two texts say which (audit/leaf_diff.py); else the text is parsed
+    back for the diff.
     """
 
     __slots__ = ("s", "doc", "entity", "about", "before", "before_json", "base_version",
@@ -334,16 +336,20 @@ class _Tracker:
                 after_json = _json_bytes(after)
                 if after_json == self.before_json:
                     return  # the same JSON: nothing changed
-                before = orjson.loads(self.before_json)
+                before = None
                 if after_json is None:  # now holding what orjson cannot write: the exact diff
+                    before = orjson.loads(self.before_json)
                     after_plain, changes = plain(after, meta_key), None
                 else:
                     if type(after) is dict or isinstance(after, Mapping):
                         after_plain = after
                     else:
                         after_plain = orjson.loads(after_json)  # a dataclass, as data
-                    changes = self._fast_diff(before, after_plain, after_json)
-                    before = None
+                    changes = leaf_change(self.before_json, after_json, after_plain, self.s.rules)
+                    if changes is None:  # more than one scalar changed in place
+                        changes = self._fast_diff(
+                            orjson.loads(self.before_json), after_plain, after_json
+                        )
             else:
                 before = self.before
                 after_plain = plain(after, meta_key)
