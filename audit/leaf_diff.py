@@ -46,7 +46,8 @@ def leaf_change(
         if t is dict:
             pos += 1  # the opening bracket
             # The first child whose text is not also the text before, at the same place:
-            # the change is in it. What follows the children is checked once, at the end.
+            # the change is in it, if the text after that child is the end of the text
+            # before. Keys' texts and separators before it are checked once, at the end.
             for step, child in node.items():
                 pos += len(dumps(step)) + 1  # the key's text, then ":"
                 child_json = dumps(child)
@@ -55,6 +56,8 @@ def leaf_change(
                 pos += len(child_json) + 1
             else:
                 return None  # every child's text is as before: something around them is not
+            if not before_json.endswith(after_json[pos + len(child_json):]):
+                return None  # and a change after it: more than one
             if step == element_key:
                 return None  # a keyed element's key changed: a remove and an add
             if path is None and rules.skip is not None and step in rules.skip:
@@ -68,6 +71,8 @@ def leaf_change(
                     break
                 pos += len(child_json) + 1
             else:
+                return None
+            if not before_json.endswith(after_json[pos + len(child_json):]):
                 return None
             key = cx.list_key(path)
             if key is not None and _keyed(node, key) is not None:
@@ -87,11 +92,9 @@ def leaf_change(
     tail = len(after_json) - end
     before_end = len(before_json) - tail
     if before_end <= pos or not (
-        after_json.startswith(child_json, pos)
-        and before_json.startswith(after_json[:pos])
-        and before_json.endswith(after_json[end:])
+        after_json.startswith(child_json, pos) and before_json.startswith(after_json[:pos])
     ):
-        return None
+        return None  # the text of a key, or what follows a child, was not as before
     try:
         old = orjson.loads(before_json[pos:before_end])
     except orjson.JSONDecodeError:
