@@ -113,8 +113,9 @@ def check(
     ``since``/``until`` keep the findings whose witnesses overlap that range; the writes
     just outside it still serve as context. ``config`` defaults to ``./audit.toml``.
     The detectors need only the suspect transitions; ``suspects_only=False`` runs them over
-    the whole history (same findings). ``progress(done, total)`` is called as the entity
-    buckets of a large store are sorted (`entity_buckets`), most of a long check.
+    the whole history (same findings). On a store large enough to be sorted in several
+    entity buckets (`entity_buckets`), ``progress(done, total)`` is called after each step:
+    each bucket's sort, each detector, the witnesses' lookup.
     """
     names = resolve_detectors(detectors)
     config = config if config is not None else load_config(None)
@@ -122,11 +123,21 @@ def check(
     until_ts = to_timestamp(until, "until")
     if since_ts and until_ts and since_ts > until_ts:
         raise AuditError("--since is after --until")
+    buckets = 1 if entity is not None else entity_buckets(con)
+    sorted_ = detected = None
+    if progress is not None and buckets > 1:  # a small store's check is over at once
+        steps = buckets + len(names) + 1
+        sorted_, detected = _part(progress, 0, steps), _part(progress, buckets, steps)
     order = commit_order(con, config, entities=None if entity is None else [entity],
                          since=since_ts, until=until_ts, suspects_only=suspects_only,
-                         buckets=1 if entity is not None else entity_buckets(con),
-                         progress=progress)
-    return detect(order, names)
+                         buckets=buckets, progress=sorted_)
+    return detect(order, names, progress=detected)
+
+
+def _part(progress: Progress, before: int, steps: int) -> Progress:
+    """``progress`` for one part of a longer task: the part's ``(done, total)`` told as
+    ``(before + done, steps)``."""
+    return lambda done, _total: progress(before + done, steps)
 
 
 def entity_buckets(con: duckdb.DuckDBPyConnection) -> int:
@@ -145,14 +156,23 @@ def entity_buckets(con: duckdb.DuckDBPyConnection) -> int:
     return min(MAX_BUCKETS, max(1, math.ceil(events / max(per_bucket, 1.0))))
 
 
-def detect(order: CommitOrder, detectors: Sequence[str] | None = None) -> list[Finding]:
+def detect(
+    order: CommitOrder,
+    detectors: Sequence[str] | None = None,
+    *,
+    progress: Progress | None = None,
+) -> list[Finding]:
     """Run the detectors on a built commit order; findings in time order, those whose
-    witnesses overlap the order's since/until."""
+    witnesses overlap the order's since/until. ``progress(done, total)`` after each
+    detector and after the witnesses' lookup."""
     names = resolve_detectors(detectors)
+    told = progress or (lambda done, total: None)
     raw: list[tuple[str, dict[str, Any]]] = []
-    for name in names:
+    for done, name in enumerate(names, 1):
         raw.extend((name, row) for row in order.rows(sql(name)))
+        told(done, len(names) + 1)
     looked = _witnesses(order.con, {s for _, row in raw for s in row["seqs"]})
+    told(len(names) + 1, len(names) + 1)
     since, until = order.scope.since, order.scope.until
     low = _micros(since) if since else float("-inf")
     high = _micros(until) if until else float("inf")

@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config)
         con = _open(db, wait)
         try:
-            with ProgressBar("sorting entity buckets") as advance:
+            with ProgressBar("checking") as advance:
                 findings = run_check(con, detectors=names, entity=entity, since=since_ts,
                                      until=until_ts, config=cfg, progress=advance)
         finally:
