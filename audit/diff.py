@@ -59,12 +59,14 @@ class _Item(str):
     __slots__ = ()
 
 
-def _item(key_text: str) -> _Item:
+def element_step(key_text: str) -> _Item:
+    """The path step naming a list element by its key text: ``[block-A]``, with ``\\`` and
+    ``]`` escaped."""
     return _Item("[" + key_text.replace("\\", "\\\\").replace("]", "\\]") + "]")
 
 
 def text(path: Path) -> str:
-    """``(((None, "nodes"), _item("a")), "v")`` -> ``"nodes[a].v"``; the root is ``$``."""
+    """``(((None, "nodes"), element_step("a")), "v")`` -> ``"nodes[a].v"``; the root is ``$``."""
     if path is None:
         return ROOT
     parent, step = path
@@ -235,9 +237,9 @@ class _Walk:
             return out
         if t is list or t is tuple:
             key = self.list_key(path)
-            by_key = _keyed(value, key) if key is not None else None
+            by_key = keyed_elements(value, key) if key is not None else None
             steps = (
-                zip(map(_item, by_key), by_key.values(), strict=True)
+                zip(map(element_step, by_key), by_key.values(), strict=True)
                 if by_key is not None else enumerate(value)
             )
             return [
@@ -251,7 +253,7 @@ class _Walk:
 DEFAULT_RULES: Final = Rules()
 
 
-def _keyed(items: Any, key: str) -> dict[str, Any] | None:
+def keyed_elements(items: Any, key: str) -> dict[str, Any] | None:
     """The elements by key text, if the keyed rule accepts the list (docs/diff.md: every
     element an object holding ``key`` as a string or an integer, no key text twice)."""
     if not items:
@@ -307,7 +309,7 @@ def key_text(value: Any) -> str | None:
 def element_path(list_path: str, key: str) -> str:
     """The path of the element named ``key`` (its key text) in the list at ``list_path``:
     ``element_path("nodes", "a]b")`` is ``nodes[a\\]b]``."""
-    return ("" if list_path == ROOT else list_path) + _item(key)
+    return ("" if list_path == ROOT else list_path) + element_step(key)
 
 
 # --- the walk ----------------------------------------------------------------------------------
@@ -532,9 +534,9 @@ def _lists(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
     if key is _VARIES:
         key = cx.rules.key_for(cx.text(path))
     if key is not None:
-        by_key_a = _keyed(a, key)
+        by_key_a = keyed_elements(a, key)
         if by_key_a is not None:
-            by_key_b = _keyed(b, key)
+            by_key_b = keyed_elements(b, key)
             if by_key_b is not None:
                 _keyed_lists(by_key_a, by_key_b, path, out, cx)
                 return
@@ -554,7 +556,7 @@ def _keyed_lists(
             differing = None
         if differing is not None:
             for key in differing:
-                sub = (path, _item(key))
+                sub = (path, element_step(key))
                 if excluded is not None and cx.hit(sub):
                     continue
                 if key in b:
@@ -575,16 +577,16 @@ def _keyed_lists(
                 if cx.booleans:
                     pending.append(key)
                 continue
-            sub = (path, _item(key))
+            sub = (path, element_step(key))
             if excluded is None or not cx.hit(sub):
                 _into(va, vb, sub, out, cx)
             continue
         removed += 1
-        sub = (path, _item(key))
+        sub = (path, element_step(key))
         if excluded is None or not cx.hit(sub):
             out.append((text(sub), "removed", cx.carry(va, sub), MISSING))
     if pending:
-        _confirm(pending, [_item(k) for k in pending], a, b, path, out, cx)
+        _confirm(pending, [element_step(k) for k in pending], a, b, path, out, cx)
     if len(b) != len(a) - removed:
         _added(a, b, path, out, cx)
 
@@ -593,7 +595,7 @@ def _added(a: dict[str, Any], b: dict[str, Any], path: Path, out: list[Change], 
     """The elements of ``b`` whose key ``a`` lacks."""
     for key, vb in b.items():
         if key not in a:
-            sub = (path, _item(key))
+            sub = (path, element_step(key))
             if cx.excluded is None or not cx.hit(sub):
                 out.append((text(sub), "added", MISSING, cx.carry(vb, sub)))
 
