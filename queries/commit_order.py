@@ -121,6 +121,17 @@ def commit_order(
     return order
 
 
+def scope_size(con: duckdb.DuckDBPyConnection, scope: Scope) -> int:
+    """How many events ``scope`` holds: what its sort has to order. Counted through the
+    file's own `scoped_events` view, so that the rule of what a scope keeps is said once."""
+    _set_variables(CommitOrder(con, Config(), scope))
+    [view] = [s.query for s in con.extract_statements(sql("transitions"))
+              if "VIEW scoped_events" in s.query]
+    con.execute(view)
+    [(events,)] = con.execute("SELECT count(*) FROM scoped_events").fetchall()
+    return events
+
+
 def _set_variables(order: CommitOrder) -> None:
     """Hand the settings and scope to the SQL files as DuckDB variables."""
     con, config, scope = order.con, order.config, order.scope

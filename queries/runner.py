@@ -19,7 +19,15 @@ import duckdb
 
 from audit.config import Config, load_config
 from audit.errors import AuditError
-from queries.commit_order import CommitOrder, Progress, commit_order, dict_rows, sql
+from queries.commit_order import (
+    CommitOrder,
+    Progress,
+    Scope,
+    commit_order,
+    dict_rows,
+    scope_size,
+    sql,
+)
 from queries.explain import render
 from queries.finding import Finding, Witness
 from queries.values import parse_value, rfc3339, to_timestamp
@@ -123,7 +131,7 @@ def check(
     until_ts = to_timestamp(until, "until")
     if since_ts and until_ts and since_ts > until_ts:
         raise AuditError("--since is after --until")
-    buckets = 1 if entity is not None else entity_buckets(con)
+    buckets = 1 if entity is not None else entity_buckets(con, since=since_ts, until=until_ts)
     sorted_ = detected = None
     if progress is not None and buckets > 1:  # a small store's check is over at once
         steps = buckets + len(names) + 1
@@ -140,14 +148,22 @@ def _part(progress: Progress, before: int, steps: int) -> Progress:
     return lambda done, _total: progress(before + done, steps)
 
 
-def entity_buckets(con: duckdb.DuckDBPyConnection) -> int:
-    """How many entity buckets a check of the whole store sorts: one on a ClickHouse
+def entity_buckets(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """How many entity buckets a check sorts: of the whole store, or of the entities
+    written between ``since`` and ``until`` (which may need far fewer). One on a ClickHouse
     store, which spreads its own work (collectors/stores/)."""
     if not isinstance(con, duckdb.DuckDBPyConnection):
         return 1
     [(events, limit)] = con.execute(
         "SELECT (SELECT count(*) FROM events), current_setting('memory_limit')"
     ).fetchall()
+    if since is not None or until is not None:
+        events = scope_size(con, Scope(since=since, until=until))
     number, _, unit = limit.partition(" ")  # DuckDB writes it as "4.7 GiB"
     try:
         per_bucket = float(number) * _UNITS[unit] / 3 / SORT_BYTES_PER_EVENT

@@ -5,6 +5,8 @@ sort of the whole store finds. `check` relies on it to keep the sort within its 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import duckdb
 import pytest
 from busy_histories import busy_history
@@ -49,3 +51,28 @@ def test_buckets_follow_the_limit_up_to_a_cap(events, buckets):
     con = duckdb.connect(config={"memory_limit": "10MB"})  # DuckDB: "9.5 MiB"
     con.execute(f"CREATE VIEW events AS SELECT range AS seq FROM range({events})")
     assert entity_buckets(con) == buckets
+
+
+
+def test_a_time_range_is_sorted_in_the_buckets_its_own_entities_need():
+    """With --since/--until only the entities written in the range are sorted (with their
+    whole histories, queries/transitions.sql): the buckets follow their events, not the
+    store's. 100k events of 1,000 entities, one written each second."""
+    con = duckdb.connect(config={"memory_limit": "10MB"})
+    con.execute("""
+        CREATE VIEW applied_events AS
+        SELECT range AS seq, 'e' || (range % 1000) AS entity, 'f' AS field,
+               TIMESTAMPTZ '2026-01-01 00:00:00+00' + range * INTERVAL 1 SECOND AS ts,
+               'w' AS writer, NULL::VARCHAR AS write_id, 'changed' AS change,
+               NULL::VARCHAR AS old, NULL::VARCHAR AS new, NULL::BIGINT AS version,
+               NULL::BIGINT AS base_version, NULL::TIMESTAMPTZ AS source_ts,
+               NULL::INTEGER AS priority
+        FROM range(100000);
+        CREATE VIEW events AS SELECT * FROM applied_events;
+    """)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    last = start + timedelta(seconds=99_999)
+    assert entity_buckets(con) == 6  # as test_buckets_follow_the_limit_up_to_a_cap
+    assert entity_buckets(con, since=start) == 6  # every entity, so every event
+    assert entity_buckets(con, since=last) == 1  # one entity's 100 events
+    assert entity_buckets(con, until=start + timedelta(seconds=499)) == 3  # half of them
