@@ -1,10 +1,10 @@
 """Emission: each transition is one event ``field.transition``, one JSON line.
 
 A structlog-style chain: small processors ``(logger, method_name, event_dict)`` (redact, add
-the active OpenTelemetry span's ids and the event to that span, then any of the user's),
-called in order by `emit`, which renders each event once with orjson and hands it to each
-sink. A processor may drop an event (``raise structlog.DropEvent``). A sink that fails is
-counted and skipped (`audit.health`), never raised into the write.
+the active OpenTelemetry span's ids, and the event to that span where asked, then any of
+the user's), called in order by `emit`, which renders each event once with orjson and hands
+it to each sink. A processor may drop an event (``raise structlog.DropEvent``). A sink that
+fails is counted and skipped (`audit.health`), never raised into the write.
 
 OpenTelemetry is imported when the first event is emitted, not with ``import audit``;
 structlog only for the user's processors and `StructlogSink`.
@@ -97,12 +97,8 @@ _get_span: Callable[[], Any] = _current_span
 _last_ids: tuple[int, int, str, str] = (0, 0, "", "")  # the span seen last, its ids as hex
 
 
-def add_span(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Add ``trace_id``/``span_id`` of the active OpenTelemetry span, when there is one, and
-    record the transition as an event of that span when it records, so traces show it too.
-    One processor for both: the span is looked up once per event."""
+def _add_ids(span: Any, event: dict[str, Any]) -> None:
     global _last_ids
-    span = _get_span()
     ctx = span.get_span_context()
     if ctx.is_valid:
         ids = _last_ids  # a span's writes come one after another: format its ids once
@@ -112,6 +108,20 @@ def add_span(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
             )
         event["trace_id"] = ids[2]
         event["span_id"] = ids[3]
+
+
+def add_span_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Add ``trace_id``/``span_id`` of the active OpenTelemetry span, when there is one."""
+    _add_ids(_get_span(), event)
+    return event
+
+
+def add_span(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """`add_span_ids`, and record the transition as an event of that span when it records
+    (``configure(span_events=True)``), so traces show it too. One processor for both: the
+    span is looked up once per event."""
+    span = _get_span()
+    _add_ids(span, event)
     if span.is_recording():
         span.add_event(TRANSITION, attributes=otel_attributes(event))
     return event
@@ -226,7 +236,7 @@ class _Pipeline:
         if s.redact:
             procs.append(redactor(s.redact, s.redact_key))
         if s.otel and _otel_available():
-            procs.append(add_span)
+            procs.append(add_span if s.span_events else add_span_ids)
         procs += s.processors
         self.settings = s
         self.processors = tuple(procs)

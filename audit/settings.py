@@ -25,6 +25,7 @@ class Settings:
     redact: tuple[str, ...] = ()
     redact_key: bytes | None = None
     otel: bool = True
+    span_events: bool = False  # also add each transition to the active span (see configure)
     writer: str = "unknown"  # the writer of writes made outside any `audit.writer` scope
     field_stamps: bool = False  # keep who last wrote each field in the metadata (priority rule)
     processors: tuple[Callable[..., Any], ...] = ()
@@ -55,6 +56,7 @@ def configure(
     redact: Iterable[str] = _UNSET,
     redact_key: bytes | None = _UNSET,
     otel: bool = _UNSET,
+    span_events: bool = _UNSET,
     writer: str = _UNSET,
     field_stamps: bool = _UNSET,
     processors: Iterable[Callable[..., Any]] = _UNSET,
@@ -72,8 +74,11 @@ def configure(
     ``flush()`` is used when present; a sink with ``reports_health = True`` counts its own
     sent events (in ``audit.health``) instead of being counted when it returns.
     ``redact``: field patterns whose values leave the process hashed. ``otel``: add the
-    active span's ids to each event and the event to the span. ``processors``: extra
-    structlog processors run before the sinks.
+    active OpenTelemetry span's ids to each event. ``span_events``: also add each event to
+    that span as a span event (what `DuckDBSpanExporter` reads); off by default, because
+    OpenTelemetry is deprecating span events in favour of log-based events (`OTelLogSink`),
+    and the SDK's checks of a span event's attributes double what a write costs in a span.
+    ``processors``: extra structlog processors run before the sinks.
     ``enabled=False`` makes tracked functions plain calls and emits nothing; store-side
     ``record``/``compare_and_swap`` still stamp versions, so locking keeps working.
     ``list_keys``: ``{path pattern: key}``, lists whose elements all carry a unique key are
@@ -113,7 +118,8 @@ def configure(
             raise ValueError(f"versions must be one of {', '.join(VERSIONS)}, not {versions!r}")
         changes["versions"] = versions
     for name, value in (
-        ("redact_key", redact_key), ("otel", otel), ("writer", writer),
+        ("redact_key", redact_key), ("otel", otel), ("span_events", span_events),
+        ("writer", writer),
         ("field_stamps", field_stamps), ("config", config), ("enabled", enabled),
     ):
         if value is not _UNSET:

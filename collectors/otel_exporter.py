@@ -1,10 +1,12 @@
 """OpenTelemetry exporters that store ``field.transition`` span events and log records.
 
 For services already shipping traces or logs through OpenTelemetry: add
-``DuckDBSpanExporter`` to the TracerProvider (or ``DuckDBLogExporter`` to the LoggerProvider)
-and the transitions that ``audit`` attached to spans arrive in the store through the bulk
-ingest's path (`collectors.ingest.load_lines`). Everything else in the batch is ignored.
-Events are rebuilt by `collectors.otlp_mapping`, the mapping ``audit serve`` uses too.
+``DuckDBLogExporter`` to the LoggerProvider, with `audit.OTelLogSink` as a sink (events as
+logs, which is where OpenTelemetry is taking events), or ``DuckDBSpanExporter`` to the
+TracerProvider with ``audit.configure(span_events=True)``, and the transitions arrive in the
+store through the bulk ingest's path (`collectors.ingest.load_lines`). Everything else in
+the batch is ignored. Events are rebuilt by `collectors.otlp_mapping`, the mapping
+``audit serve`` uses too.
 
 Not a record of truth: OpenTelemetry's batch processors drop spans and logs when their queue
 is full (about a fifth of them in a tight loop), and a span keeps at most 128 events by
@@ -80,7 +82,8 @@ class _Store:
 
 class DuckDBSpanExporter(SpanExporter):
     """``provider.add_span_processor(SimpleSpanProcessor(DuckDBSpanExporter("audit.duckdb")))``;
-    ``db``: a path or an open DuckDB connection (not closed on shutdown)."""
+    ``db``: a path or an open DuckDB connection (not closed on shutdown). It stores the
+    span events ``audit.configure(span_events=True)`` adds."""
 
     def __init__(self, db: Any = None, *, wait_s: float = 10.0, name: str = "otel-span-exporter"):
         self._store = _Store(db, wait_s, name)

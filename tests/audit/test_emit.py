@@ -74,7 +74,7 @@ def test_trace_and_span_ids_are_those_of_the_active_span(tracing):
     tracer, exporter = tracing
     exporter.clear()
     sink = ListSink()
-    audit.configure(sink=sink, otel=True)
+    audit.configure(sink=sink, otel=True, span_events=True)
     with tracer.start_as_current_span("apply-sse-update") as span:
         _write_a_block()
         ctx = span.get_span_context()
@@ -97,11 +97,25 @@ def test_trace_and_span_ids_are_those_of_the_active_span(tracing):
     assert first["event_id"] == inside[0]["event_id"]
 
 
+def test_span_events_are_off_unless_asked_for(tracing):
+    """OpenTelemetry is deprecating span events for log-based events: by default a write in
+    a span carries the span's ids, and the span gets no event (`OTelLogSink` sends them as
+    logs, correlated by the SDK)."""
+    tracer, exporter = tracing
+    exporter.clear()
+    sink = ListSink()
+    audit.configure(sink=sink)
+    with tracer.start_as_current_span("s") as span:
+        audit.record("e", {"a": 1}, {"a": 2})
+    assert sink.events[0]["span_id"] == format(span.get_span_context().span_id, "016x")
+    assert exporter.get_finished_spans()[0].events == ()
+
+
 def test_otel_off_adds_nothing(tracing):
     tracer, exporter = tracing
     exporter.clear()
     sink = ListSink()
-    audit.configure(sink=sink, otel=False)
+    audit.configure(sink=sink, otel=False, span_events=True)
     with tracer.start_as_current_span("s"):
         audit.record("e", {"a": 1}, {"a": 2})
     assert "trace_id" not in sink.events[0]

@@ -37,7 +37,7 @@ def test_span_events_are_stored_with_their_trace_ids(tmp_path):
     con = open_store(tmp_path / "o.duckdb")
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(DuckDBSpanExporter(con)))
-    audit.configure(sink=None, otel=True)
+    audit.configure(sink=None, otel=True, span_events=True)
     ids = _apply_in_span(provider.get_tracer("t"), "A", 5)
     provider.shutdown()
 
@@ -63,7 +63,7 @@ def test_batch_span_processor_flushes_into_the_store(tmp_path):
     db = tmp_path / "b.duckdb"
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(DuckDBSpanExporter(db)))
-    audit.configure(otel=True)
+    audit.configure(otel=True, span_events=True)
     _apply_in_span(provider.get_tracer("t"), "B", 20)
     provider.force_flush()
     provider.shutdown()  # closes the exporter's own connection
