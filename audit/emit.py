@@ -98,6 +98,7 @@ _last_ids: tuple[int, int, str, str] = (0, 0, "", "")  # the span seen last, its
 
 
 def _add_ids(span: Any, event: dict[str, Any]) -> None:
+    """The span's ids on the event, where it has valid ones (not outside any span)."""
     global _last_ids
     ctx = span.get_span_context()
     if ctx.is_valid:
