@@ -11,8 +11,11 @@ processes, on the same store and in the same run:
          copied over as Arrow (skipped, and said so, without the clickhouse extra)
 
 and prints seconds, the ratio check/bare, seconds per million events (cost must grow
-linearly), the ratio chdb/DuckDB and each process's peak memory. Also checks that the
-planted anomalies are found, and that chdb finds as many of each kind as DuckDB.
+linearly), the ratio chdb/DuckDB and each process's peak memory. A check in several entity
+buckets also says where its time went (told through `check`'s progress): the commit order
+(sort and lookup), the slowest detector, the others, the witness lookup, the findings. Also
+checks that the planted anomalies are found, and that chdb finds as many of each kind as
+DuckDB.
 
     python bench/detect.py                       # 1M and 10M events
     python bench/detect.py --events 1000000      # one size (repeatable)
@@ -40,6 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from planted_store import expected, generate  # noqa: E402
 
 from collectors.store import memory_limit  # noqa: E402
+from queries.runner import DETECTORS  # noqa: E402
 
 BARE_SQL = """
 SELECT sum(CASE WHEN prev_new IS DISTINCT FROM old THEN 1 ELSE 0 END), count(next_seq)
@@ -116,18 +120,40 @@ def measure(kind: str, db: str) -> dict:
 
     con = open_store(db, read_only=True)
     buckets = entity_buckets(con)  # what check will sort in (queries/runner.py)
+    steps: list[float] = []  # when each step of the check ended (told where buckets > 1)
     started = time.perf_counter()
     if kind == "bare":
         con.execute(BARE_SQL).fetchall()
         found: dict[str, int] = {}
     else:
-        findings = check(con)
+        findings = check(con, progress=lambda done, total: steps.append(time.perf_counter()))
         found = {}
         for f in findings:
             found[f.detector] = found.get(f.detector, 0) + 1
-    seconds = time.perf_counter() - started
+    ended = time.perf_counter()
     con.close()
-    return {"seconds": seconds, "peak_mb": peak_mb(), "found": found, "buckets": buckets}
+    figures = {"seconds": ended - started, "peak_mb": peak_mb(), "found": found,
+               "buckets": buckets}
+    if steps:
+        # the sort's steps, then one per detector, then the witnesses' lookup
+        ends = [started, *steps[buckets - 1:], ended]
+        names = ["commit order", *DETECTORS, "witnesses", "findings"]
+        figures["split"] = {
+            n: b - a for n, a, b in zip(names, ends[:-1], ends[1:], strict=True)
+        }
+    return figures
+
+
+def split_text(figures: dict) -> str:
+    """Where a check's time went, when it told (a check in several buckets)."""
+    split = figures.get("split")
+    if not split:
+        return ""
+    worst = max(DETECTORS, key=split.__getitem__)
+    others = sum(split[n] for n in DETECTORS if n != worst)
+    return (f" (commit order {split['commit order']:.2f} s, {worst} {split[worst]:.2f} s, "
+            f"other detectors {others:.2f} s, witnesses {split['witnesses']:.2f} s, "
+            f"findings {split['findings']:.2f} s)")
 
 
 def run_measure(kind: str, db: Path | str) -> dict:
@@ -174,7 +200,7 @@ def main() -> None:
             made = f"generated in {gen_s:.1f} s" if gen_s else "store reused"
             print(f"{n:>12,} events ({entities:,} entities, {made}): "
                   f"bare scan {bare['seconds']:.2f} s, peak {bare['peak_mb']:.0f} MB; "
-                  f"check {best['seconds']:.2f} s, peak {best['peak_mb']:.0f} MB "
+                  f"check {best['seconds']:.2f} s{split_text(best)}, peak {best['peak_mb']:.0f} MB "
                   f"({best['buckets']} entity bucket{'s' if best['buckets'] > 1 else ''}); "
                   f"ratio {best['seconds'] / bare['seconds']:.2f}x; "
                   f"check {best['seconds'] / (n / 1e6):.3f} s per million events; "

@@ -79,7 +79,8 @@ class CommitOrder:
 
     def build(self, progress: Progress | None = None) -> None:
         """(Re)build the table for this scope now; ``progress(done, total)`` after each
-        entity bucket's sort, when there are several."""
+        entity bucket's sort, when there are several (the last one once the suspects are
+        looked up: the table is ready)."""
         self._build = next(_builds)
         _set_variables(self)
         if self.scope.buckets == 1:
@@ -96,8 +97,8 @@ class CommitOrder:
                 sorted_(bucket, buckets)
                 self.con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [bucket])
                 self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
-            sorted_(buckets, buckets)
             self.con.execute(last.query)
+            sorted_(buckets, buckets)
         self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
 
 
