@@ -66,6 +66,7 @@ def register(app: typer.Typer) -> None:
         from audit.config import load_config
         from audit.errors import AuditError
         from collectors.store import open_store, resolve_db
+        from frontends.cli.progress import ProgressBar
         from frontends.report import render_terminal, write_html
         from frontends.report import report as make_report
 
@@ -76,10 +77,12 @@ def register(app: typer.Typer) -> None:
             top = DEFAULT_TOP if html is not None else TERMINAL_TOP
         con = open_store(db, read_only=True, wait_s=wait)
         try:
-            result = make_report(
-                con, config=settings, detectors=detector, entity=entity, since=since,
-                until=until, top=top, per_field=per_field, source=resolve_db(db).name,
-            )
+            with ProgressBar("checking") as advance:
+                result = make_report(
+                    con, config=settings, detectors=detector, entity=entity, since=since,
+                    until=until, top=top, per_field=per_field, source=resolve_db(db).name,
+                    progress=advance,
+                )
         finally:
             con.close()
         if html is None:

@@ -9,6 +9,7 @@ elsewhere.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -16,6 +17,9 @@ from audit.config import Config
 from frontends.report.html import render_html, write_html
 from frontends.report.model import DEFAULT_PER_FIELD, DEFAULT_TOP, Report, build_report
 from frontends.report.terminal import render_terminal
+
+if TYPE_CHECKING:
+    from queries.commit_order import Progress
 
 __all__ = [
     "Report",
@@ -38,10 +42,12 @@ def report(
     top: int = DEFAULT_TOP,
     per_field: int = DEFAULT_PER_FIELD,
     source: str = "",
+    progress: Progress | None = None,
 ) -> Report:
-    """Run the detectors on the store and gather everything a report shows."""
+    """Run the detectors on the store and gather everything a report shows; ``progress``
+    as for `queries.runner.check`."""
     from queries.runner import check  # imported late: the detectors load their SQL files
 
     findings = check(con, detectors=detectors or None, entity=entity, since=since, until=until,
-                     config=config)
+                     config=config, progress=progress)
     return build_report(con, findings, source=source, top=top, per_field=per_field)
