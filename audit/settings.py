@@ -77,7 +77,7 @@ def configure(
     active OpenTelemetry span's ids to each event. ``span_events``: also add each event to
     that span as a span event (what `DuckDBSpanExporter` reads); off by default, because
     OpenTelemetry is deprecating span events in favour of log-based events (`OTelLogSink`),
-    and the SDK's checks of a span event's attributes double what a write costs in a span.
+    and the SDK's checks of a span event's attributes nearly double what a write costs in a span.
     ``processors``: extra structlog processors run before the sinks.
     ``enabled=False`` makes tracked functions plain calls and emits nothing; store-side
     ``record``/``compare_and_swap`` still stamp versions, so locking keeps working.

@@ -126,6 +126,9 @@ def scope_size(con: duckdb.DuckDBPyConnection, scope: Scope) -> int:
     """How many events ``scope`` holds: what its sort has to order. Counted through the
     file's own `scoped_events` view, so that the rule of what a scope keeps is said once."""
     _set_variables(CommitOrder(con, Config(), scope))
+    # The variables now describe this scope, not the table a handle built: make every
+    # handle on the connection build its own again before it reads (`CommitOrder._current`).
+    con.execute("SET VARIABLE audit_commit_order = NULL")
     [view] = [s.query for s in con.extract_statements(sql("transitions"))
               if "VIEW scoped_events" in s.query]
     con.execute(view)

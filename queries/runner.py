@@ -159,11 +159,11 @@ def entity_buckets(
     store, which spreads its own work (collectors/stores/)."""
     if not isinstance(con, duckdb.DuckDBPyConnection):
         return 1
-    [(events, limit)] = con.execute(
-        "SELECT (SELECT count(*) FROM events), current_setting('memory_limit')"
-    ).fetchall()
-    if since is not None or until is not None:
+    if since is None and until is None:
+        [(events,)] = con.execute("SELECT count(*) FROM events").fetchall()
+    else:
         events = scope_size(con, Scope(since=since, until=until))
+    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
     number, _, unit = limit.partition(" ")  # DuckDB writes it as "4.7 GiB"
     try:
         per_bucket = float(number) * _UNITS[unit] / 3 / SORT_BYTES_PER_EVENT

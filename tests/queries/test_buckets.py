@@ -14,7 +14,7 @@ from detect_histories import load, many_of_each
 
 from audit.config import Config
 from collectors.store import open_store
-from queries.commit_order import commit_order
+from queries.commit_order import Scope, commit_order, scope_size
 from queries.runner import DETECTORS, detect, entity_buckets
 
 
@@ -53,7 +53,6 @@ def test_buckets_follow_the_limit_up_to_a_cap(events, buckets):
     assert entity_buckets(con) == buckets
 
 
-
 def test_a_time_range_is_sorted_in_the_buckets_its_own_entities_need():
     """With --since/--until only the entities written in the range are sorted (with their
     whole histories, queries/transitions.sql): the buckets follow their events, not the
@@ -76,3 +75,13 @@ def test_a_time_range_is_sorted_in_the_buckets_its_own_entities_need():
     assert entity_buckets(con, since=start) == 6  # every entity, so every event
     assert entity_buckets(con, since=last) == 1  # one entity's 100 events
     assert entity_buckets(con, until=start + timedelta(seconds=499)) == 3  # half of them
+
+
+def test_counting_a_scope_leaves_a_built_order_reading_its_own(db):
+    """scope_size sets the scope's variables on the connection; a commit order built before
+    must still read its own scope (it builds again), not the one just counted."""
+    with open_store(db, read_only=True) as con:
+        order = commit_order(con, Config(), entities=["A-0"])
+        [own] = order.rows("SELECT count(*) AS n FROM scoped_events")
+        assert scope_size(con, Scope()) > own["n"]
+        assert order.rows("SELECT count(*) AS n FROM scoped_events") == [own]
