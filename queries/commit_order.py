@@ -44,7 +44,7 @@ class Scope:
     events before the sort (an entity written in the range keeps its whole history, the
     context prev() needs). ``suspects_only`` keeps only the transitions a detector can name
     (what `check` needs); otherwise the table holds the whole history in scope (what
-    timeline and replay need). ``buckets``: sort the entities in that many hash buckets,
+    timeline and replay need). ``buckets``: sort the entities in that many entity ranges,
     one after another, to bound the sort's memory (queries/transitions.sql; DuckDB only)."""
 
     entities: tuple[str, ...] | None = None
@@ -79,26 +79,28 @@ class CommitOrder:
 
     def build(self, progress: Progress | None = None) -> None:
         """(Re)build the table for this scope now; ``progress(done, total)`` after each
-        entity bucket's sort, when there are several (the last one once the suspects are
+        entity range's sort, when there are several (the last one once the suspects are
         looked up: the table is ready)."""
         self._build = next(_builds)
         _set_variables(self)
         if self.scope.buckets == 1:
             self.con.execute(sql("transitions"))
         else:
-            # The file sorts bucket 0; the other buckets' suspects join it before its last
-            # statement looks them all up.
+            # The file sorts the first range; the other ranges' suspects join it before its
+            # last statement looks them all up.
             *first, last = self.con.extract_statements(sql("transitions"))
-            buckets = self.scope.buckets
+            ranges = _entity_ranges(self.con, self.scope.buckets)
             sorted_ = progress or (lambda done, total: None)
-            for statement in first:
-                self.con.execute(statement.query)
-            for bucket in range(1, buckets):
-                sorted_(bucket, buckets)
-                self.con.execute("SET VARIABLE audit_bucket = ?::UBIGINT", [bucket])
-                self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
+            for done, (low, high) in enumerate(ranges):
+                _set_range(self.con, low, high)
+                if done == 0:
+                    for statement in first:
+                        self.con.execute(statement.query)
+                else:
+                    sorted_(done, len(ranges))
+                    self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
             self.con.execute(last.query)
-            sorted_(buckets, buckets)
+            sorted_(len(ranges), len(ranges))
         self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
 
 
@@ -129,11 +131,47 @@ def scope_size(con: duckdb.DuckDBPyConnection, scope: Scope) -> int:
     # The variables now describe this scope, not the table a handle built: make every
     # handle on the connection build its own again before it reads (`CommitOrder._current`).
     con.execute("SET VARIABLE audit_commit_order = NULL")
+    _scoped_events(con)
+    [(events,)] = con.execute("SELECT count(*) FROM scoped_events").fetchall()
+    return events
+
+
+def _scoped_events(con: duckdb.DuckDBPyConnection) -> None:
+    """Make the file's `scoped_events` view alone, for the scope the variables describe."""
     [view] = [s.query for s in con.extract_statements(sql("transitions"))
               if "VIEW scoped_events" in s.query]
     con.execute(view)
-    [(events,)] = con.execute("SELECT count(*) FROM scoped_events").fetchall()
-    return events
+
+
+# Events sampled per range to place the cuts between ranges. The cuts only balance the
+# ranges: whatever they are, each entity falls in exactly one range.
+_SAMPLED_PER_RANGE = 2_000
+
+
+def _entity_ranges(
+    con: duckdb.DuckDBPyConnection, count: int
+) -> list[tuple[str | None, str | None]]:
+    """``count`` ranges of entity names, [low, high) with None for no bound, that hold every
+    entity of the scope exactly once: cut at quantiles of a sample of the scope's events,
+    so that each range holds about as many events (one entity is never split; a cut that
+    repeats makes an empty range)."""
+    _scoped_events(con)
+    sampled = max(10_000, _SAMPLED_PER_RANGE * count)
+    [(cuts,)] = con.execute(
+        "SELECT quantile_disc(entity, ?::DOUBLE[]) FROM "
+        f"(SELECT entity FROM scoped_events USING SAMPLE reservoir({sampled} ROWS))",
+        [[i / count for i in range(1, count)]],
+    ).fetchall()
+    if cuts is None:  # nothing in scope: one range of everything, the rest empty
+        return [(None, None)] + [("", "")] * (count - 1)
+    bounds = [None, *cuts, None]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _set_range(con: duckdb.DuckDBPyConnection, low: str | None, high: str | None) -> None:
+    """Which entities the next sort of `bucket_suspects` reads: [low, high)."""
+    con.execute("SET VARIABLE audit_bucket_from = ?::VARCHAR", [low])
+    con.execute("SET VARIABLE audit_bucket_to = ?::VARCHAR", [high])
 
 
 def _set_variables(order: CommitOrder) -> None:
@@ -145,10 +183,8 @@ def _set_variables(order: CommitOrder) -> None:
     con.execute("SET VARIABLE audit_entities = ?::VARCHAR[]", [entities])
     con.execute("SET VARIABLE audit_since = ?::TIMESTAMPTZ", [scope.since])
     con.execute("SET VARIABLE audit_until = ?::TIMESTAMPTZ", [scope.until])
-    # unset for one bucket: the file then leaves the hash out (and so can ClickHouse)
-    con.execute("SET VARIABLE audit_buckets = ?::UBIGINT",
-                [scope.buckets if scope.buckets > 1 else None])
-    con.execute("SET VARIABLE audit_bucket = 0::UBIGINT")
+    # unset: the whole scope in one sort (and ClickHouse folds the range test away)
+    _set_range(con, None, None)
     con.execute("SET VARIABLE audit_oscillation_window_s = ?::DOUBLE",
                 [config.oscillation_window_s])
     con.execute("SET VARIABLE audit_oscillation_min_changes = ?::BIGINT",

@@ -55,11 +55,11 @@ SEVERITY: dict[str, str] = {
     "chain_break": "warning",
 }
 
-# A check sorts a DuckDB store's entities in hash buckets (queries/transitions.sql), each
-# small enough that its sort takes at most a third of the connection's memory limit (the
-# rest is for the aggregates beside it): the sort holds about this many bytes an event.
-# A bucket more costs one more read of the store; a sort that spills costs more (README,
-# Speed: bench/detect.py).
+# A check sorts a DuckDB store's entities in buckets, ranges of entity names
+# (queries/transitions.sql), each small enough that its sort takes at most a third of the
+# connection's memory limit (the rest is for the aggregates beside it): the sort holds
+# about this many bytes an event. A bucket more costs one more scan of the store; a sort
+# that spills costs more (README, Speed: bench/detect.py).
 SORT_BYTES_PER_EVENT = 180
 # Past this many buckets, reading the store once more per bucket costs more than the sorts
 # spilling would: a limit far too small for the store gets this many sorts that spill.

@@ -23,13 +23,17 @@
 -- instead of materialising the whole history. On a large store that is most of the cost
 -- of a check.
 --
--- One entity bucket (`SET VARIABLE audit_buckets = 4; SET VARIABLE audit_bucket = 0;`):
--- only the entities with hash(entity) % audit_buckets = audit_bucket go through the sort.
--- Every detector reads one entity's events only, so the suspects of all buckets together
--- are the suspects of the whole scope: `audit check` on a large store sorts bucket by bucket,
--- adding each bucket's rows to `suspect_rows` (queries/commit_order.py), so that the memory
--- of the sort follows the bucket, not the store. Unset: the whole scope at once.
---
+-- One entity range (`SET VARIABLE audit_bucket_from = 'block-3'; SET VARIABLE
+-- audit_bucket_to = 'block-6';`): only the entities from audit_bucket_from (included) up
+-- to audit_bucket_to (excluded) go through the sort; an unset bound leaves that side open.
+-- Every detector reads one entity's events only, so the suspects of ranges that together
+-- hold every entity once are the suspects of the whole scope: `audit check` on a large
+-- store sorts range by range, adding each range's rows to `suspect_rows`
+-- (queries/commit_order.py), so that the memory of the sort follows the range, not the
+-- store. A range rather than a hash of the entity: the scan itself skips the rows outside
+-- a range, where a hash was computed on every event of the store for every range.
+-- Unset: the whole scope at once.
+
 -- The sort is most of the cost, and its cost grows with the width of a row: it carries only
 -- what the suspect test below reads. What only the detectors read (write ids, prev's old) is
 -- looked up for the suspects afterwards, as the runner looks up witnesses' other facts by
@@ -76,7 +80,7 @@ SELECT entity FROM scoped_events
 GROUP BY entity
 HAVING count(version) BETWEEN 1 AND count(*) - 1;
 
--- The suspect transitions of one bucket (all of them when no bucket is set).
+-- The suspect transitions of one entity range (all of them when no range is set).
 CREATE OR REPLACE TEMP VIEW bucket_suspects AS
 WITH keyed AS (
     SELECT seq, entity, field, ts, writer, added, old, new, blind, version, base_version,
@@ -87,8 +91,9 @@ WITH keyed AS (
                 ELSE version END
                AS order_version
     FROM scoped_events
-    WHERE getvariable('audit_buckets') IS NULL
-       OR hash(entity) % getvariable('audit_buckets') = getvariable('audit_bucket')
+    WHERE (getvariable('audit_bucket_from') IS NULL
+           OR entity >= getvariable('audit_bucket_from'))
+      AND (getvariable('audit_bucket_to') IS NULL OR entity < getvariable('audit_bucket_to'))
 ),
 ordered AS (
     SELECT *,
@@ -132,12 +137,12 @@ WHERE NOT coalesce(getvariable('audit_suspects_only'), false)
        OR new IS NOT DISTINCT FROM p_new
        OR (rn > 2 AND p_new IS NOT DISTINCT FROM pp_new)));
 
--- The suspects of the bucket set (of the whole scope, when none is); the runner adds the
--- other buckets' (`INSERT INTO suspect_rows SELECT * FROM bucket_suspects`) before the
+-- The suspects of the range set (of the whole scope, when none is); the runner adds the
+-- other ranges' (`INSERT INTO suspect_rows SELECT * FROM bucket_suspects`) before the
 -- statement below.
 CREATE OR REPLACE TEMP TABLE suspect_rows AS SELECT * FROM bucket_suspects;
 
--- What only the detectors read is looked up for the suspects, once for all buckets.
+-- What only the detectors read is looked up for the suspects, once for all ranges.
 CREATE OR REPLACE TEMP TABLE transitions AS
 SELECT s.seq, s.entity, s.field, s.ts, s.writer, e.write_id, s.added, s.old, s.new, s.blind,
        s.base_version, s.source_ts, s.priority, s.order_version,

@@ -1,6 +1,6 @@
 """Entity buckets: every detector reads one entity's events only, so sorting the entities
-bucket by bucket (hash(entity) % buckets, queries/transitions.sql) finds exactly what one
-sort of the whole store finds. `check` relies on it to keep the sort within its memory
+range of names by range (queries/transitions.sql) finds exactly what one sort of the whole
+store finds. `check` relies on it to keep the sort within its memory
 (tests/queries/test_memory_limit.py)."""
 
 from __future__ import annotations
@@ -37,11 +37,37 @@ def whole(db):
 def test_the_buckets_find_what_the_whole_sort_finds(db, whole, buckets):
     with open_store(db, read_only=True) as con:
         order = commit_order(con, Config(), suspects_only=True, buckets=buckets)
-        # each sort saw one bucket only: the view holds the last bucket's entities now
-        seen = order.rows("SELECT DISTINCT hash(entity) % ? AS b FROM bucket_suspects",
-                          [buckets])
-        assert seen == [{"b": buckets - 1}]
+        # each sort saw one range only: the view holds the last range's entities now
+        [last] = order.rows("""
+            SELECT count(DISTINCT entity) FILTER (entity < getvariable('audit_bucket_from'))
+                       AS below,
+                   count(DISTINCT entity) AS entities
+            FROM bucket_suspects""")
+        [every] = order.rows("SELECT count(DISTINCT entity) AS entities FROM transitions")
+        assert last["below"] == 0 and 0 < last["entities"] < every["entities"]
         assert [f.to_dict() for f in detect(order)] == whole
+
+
+def test_one_entity_heavier_than_a_bucket_is_sorted_once(tmp_path, whole):
+    """Ranges are cut at quantiles of the events: an entity holding most of them repeats a
+    cut, and the ranges between repeated cuts are empty, so it is still sorted once."""
+    db = tmp_path / "heavy.duckdb"
+    heavy = [{**e, "entity": "heavy", "event_id": f"heavy-{i}"}
+             for i, e in enumerate(busy_history(blocks=60, seed=9))]
+    load(db, many_of_each(12) + busy_history(blocks=60) + heavy, seed=5)
+    with open_store(db, read_only=True) as con:
+        alone = detect(commit_order(con, Config(), suspects_only=True))
+        order = commit_order(con, Config(), suspects_only=True, buckets=7)
+        [cut] = order.rows("SELECT getvariable('audit_bucket_from') AS low")
+        assert cut["low"] == "heavy"  # the last cuts all fell on it
+        assert [f.to_dict() for f in detect(order)] == [f.to_dict() for f in alone]
+        assert len(alone) > len(whole)  # the heavy entity's own findings are among them
+
+
+def test_an_empty_scope_in_buckets_finds_nothing(db):
+    with open_store(db, read_only=True) as con:
+        order = commit_order(con, Config(), entities=["no-such-entity"], buckets=3)
+        assert detect(order) == []
 
 
 @pytest.mark.parametrize(("events", "buckets"), [(100_000, 6), (1_000_000, 55), (10**7, 64)])
