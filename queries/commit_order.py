@@ -62,6 +62,8 @@ class CommitOrder:
         self.config = config
         self.scope = scope
         self._build = 0
+        # the entity ranges, [low, high) with None for no bound, it was sorted in
+        self.ranges: list[tuple[str | None, str | None]] = [(None, None)]
 
     def execute(self, query: str, params: Any = None) -> duckdb.DuckDBPyConnection:
         """Run ``query`` against this scope's `transitions` (rebuilt first if replaced)."""
@@ -72,6 +74,24 @@ class CommitOrder:
     def rows(self, query: str, params: Any = None) -> list[dict[str, Any]]:
         """``execute``, each row a dict by column name."""
         return dict_rows(self.execute(query, params))
+
+    def rows_per_range(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        """``rows`` of a query that reads `range_events`, once for each entity range this
+        order was sorted in, concatenated. The ranges hold every entity once, so for a query
+        that reads each entity on its own (as every detector does) they are the rows of
+        the whole scope, in another order, with what one range holds in memory."""
+        if not self._current():
+            self.build()
+        if len(self.ranges) == 1:
+            return self.rows(query, params)
+        out: list[dict[str, Any]] = []
+        try:
+            for low, high in self.ranges:
+                _set_range(self.con, low, high)
+                out.extend(dict_rows(self.con.execute(query, params)))
+        finally:
+            _set_range(self.con, None, None)
+        return out
 
     def _current(self) -> bool:
         found = self.con.execute("SELECT getvariable('audit_commit_order')").fetchall()
@@ -84,23 +104,28 @@ class CommitOrder:
         self._build = next(_builds)
         _set_variables(self)
         if self.scope.buckets == 1:
+            self.ranges = [(None, None)]
             self.con.execute(sql("transitions"))
         else:
             # The file sorts the first range; the other ranges' suspects join it before its
             # last statement looks them all up.
             *first, last = self.con.extract_statements(sql("transitions"))
-            ranges = _entity_ranges(self.con, self.scope.buckets)
+            self.ranges = _entity_ranges(self.con, self.scope.buckets)
             sorted_ = progress or (lambda done, total: None)
-            for done, (low, high) in enumerate(ranges):
+            total = len(self.ranges)
+            for done, (low, high) in enumerate(self.ranges, 1):
                 _set_range(self.con, low, high)
-                if done == 0:
+                if done == 1:
                     for statement in first:
                         self.con.execute(statement.query)
                 else:
-                    sorted_(done, len(ranges))
                     self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
+                if done < total:
+                    sorted_(done, total)
             self.con.execute(last.query)
-            sorted_(len(ranges), len(ranges))
+            sorted_(total, total)
+            # what a reader of `range_events` sees from now on: the whole scope
+            _set_range(self.con, None, None)
         self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
 
 

@@ -66,6 +66,11 @@ SORT_BYTES_PER_EVENT = 180
 MAX_BUCKETS = 64
 _UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 
+# Detectors that read the events themselves (`range_events`: a fork spans fields), not
+# the commit order's suspects: run once for each entity range the order was sorted in, so
+# that their aggregates hold one range's events too (queries/transitions.sql).
+_PER_RANGE = frozenset({"version_conflict"})
+
 # Columns that are not facts: where the finding is, its witnesses, its severity.
 _NOT_FACTS = ("entity", "field", "seqs", "severity")
 
@@ -185,7 +190,8 @@ def detect(
     told = progress or (lambda done, total: None)
     raw: list[tuple[str, dict[str, Any]]] = []
     for done, name in enumerate(names, 1):
-        raw.extend((name, row) for row in order.rows(sql(name)))
+        rows = order.rows_per_range if name in _PER_RANGE else order.rows
+        raw.extend((name, row) for row in rows(sql(name)))
         told(done, len(names) + 1)
     looked = _witnesses(order.con, {s for _, row in raw for s in row["seqs"]})
     told(len(names) + 1, len(names) + 1)

@@ -30,8 +30,9 @@
 -- hold every entity once are the suspects of the whole scope: `audit check` on a large
 -- store sorts range by range, adding each range's rows to `suspect_rows`
 -- (queries/commit_order.py), so that the memory of the sort follows the range, not the
--- store. A range rather than a hash of the entity: the scan itself skips the rows outside
--- a range, where a hash was computed on every event of the store for every range.
+-- store; version_conflict, which reads the events themselves (`range_events`), runs range
+-- by range too. A range rather than a hash of the entity: the scan itself skips the rows
+-- outside a range, where a hash was computed on every event of the store for every range.
 -- Unset: the whole scope at once.
 
 -- The sort is most of the cost, and its cost grows with the width of a row: it carries only
@@ -73,6 +74,13 @@ WHERE (getvariable('audit_entities') IS NULL
              AND ts <= coalesce(getvariable('audit_until')::TIMESTAMPTZ,
                                 'infinity'::TIMESTAMPTZ)));
 
+-- The events of the entity range set (all of scoped_events when none is): what one sort
+-- reads, and version_conflict too.
+CREATE OR REPLACE TEMP VIEW range_events AS
+SELECT * FROM scoped_events
+WHERE (getvariable('audit_bucket_from') IS NULL OR entity >= getvariable('audit_bucket_from'))
+  AND (getvariable('audit_bucket_to') IS NULL OR entity < getvariable('audit_bucket_to'));
+
 -- Entities where some writes carry a version and some do not: ordered by ts alone. Usually
 -- few; a table of their own, because as a CTE of the statement below it slows the sort.
 CREATE OR REPLACE TEMP TABLE mixed_entities AS
@@ -90,10 +98,7 @@ WITH keyed AS (
            CASE WHEN entity IN (SELECT entity FROM mixed_entities) THEN NULL
                 ELSE version END
                AS order_version
-    FROM scoped_events
-    WHERE (getvariable('audit_bucket_from') IS NULL
-           OR entity >= getvariable('audit_bucket_from'))
-      AND (getvariable('audit_bucket_to') IS NULL OR entity < getvariable('audit_bucket_to'))
+    FROM range_events
 ),
 ordered AS (
     SELECT *,

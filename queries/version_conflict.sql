@@ -17,14 +17,16 @@
 --   t2  instantiation  read v1, indexingList: [] -> ["item"]   -> version 2
 --   => two writes both claim version 2.
 --
--- Reads the `scoped_events` view that transitions.sql makes (a fork spans fields, so it
--- needs every write of the entity, not only the suspect transitions); witnesses in commit
--- order. The other columns are the finding's facts (read_version: not_newer only).
+-- Reads the `range_events` view that transitions.sql makes (a fork spans fields, so it
+-- needs every write of the entity, not only the suspect transitions): every event in scope,
+-- or one entity range's when the runner sorts in ranges (it then runs this once a range,
+-- queries/runner.py). Witnesses in commit order. The other columns are the finding's
+-- facts (read_version: not_newer only).
 WITH repeated AS (
     -- versions claimed by more than one event: cheap to find, and few unless writes span
     -- several fields
     SELECT entity, version
-    FROM scoped_events
+    FROM range_events
     WHERE version IS NOT NULL
     GROUP BY entity, version
     HAVING count(*) > 1
@@ -37,7 +39,7 @@ forks AS (
            count(DISTINCT coalesce(t.write_id, 'seq:' || t.seq)) AS writes,
            NULL::BIGINT AS read_version,
            min(t.ts) AS first_ts
-    FROM scoped_events t
+    FROM range_events t
     SEMI JOIN repeated r ON t.entity = r.entity AND t.version = r.version
     GROUP BY t.entity, t.version
     -- more than one write: events without write_id are writes of their own
@@ -51,7 +53,7 @@ not_newer AS (
            1 AS writes,
            base_version AS read_version,
            min(ts) AS first_ts
-    FROM scoped_events
+    FROM range_events
     WHERE version <= base_version
     GROUP BY entity, version, base_version, coalesce(write_id, 'seq:' || seq)
 )

@@ -5,6 +5,7 @@ store finds. `check` relies on it to keep the sort within its memory
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -14,7 +15,7 @@ from detect_histories import load, many_of_each
 
 from audit.config import Config
 from collectors.store import open_store
-from queries.commit_order import Scope, commit_order, scope_size
+from queries.commit_order import Scope, commit_order, dict_rows, scope_size
 from queries.runner import DETECTORS, detect, entity_buckets
 
 
@@ -36,15 +37,28 @@ def whole(db):
 @pytest.mark.parametrize("buckets", [2, 3, 7])
 def test_the_buckets_find_what_the_whole_sort_finds(db, whole, buckets):
     with open_store(db, read_only=True) as con:
-        order = commit_order(con, Config(), suspects_only=True, buckets=buckets)
-        # each sort saw one range only: the view holds the last range's entities now
-        [last] = order.rows("""
-            SELECT count(DISTINCT entity) FILTER (entity < getvariable('audit_bucket_from'))
-                       AS below,
-                   count(DISTINCT entity) AS entities
-            FROM bucket_suspects""")
-        [every] = order.rows("SELECT count(DISTINCT entity) AS entities FROM transitions")
-        assert last["below"] == 0 and 0 < last["entities"] < every["entities"]
+        ranges: list[dict] = []  # what each sort read, told after it (range_events)
+
+        def sorted_one(done: int, total: int) -> None:
+            [seen] = dict_rows(con.execute("""
+                SELECT min(entity) AS low, max(entity) AS high,
+                       count(DISTINCT entity) AS entities
+                FROM range_events"""))
+            ranges.append(seen)
+
+        order = commit_order(con, Config(), suspects_only=True, buckets=buckets,
+                             progress=sorted_one)
+        [every] = order.rows("SELECT count(DISTINCT entity) AS entities FROM scoped_events")
+        # each sort read one range of entities: the ranges follow one another, and together
+        # hold every entity once
+        assert len(ranges) == buckets
+        assert all(r["entities"] < every["entities"] for r in ranges)
+        assert all(a["high"] < b["low"] for a, b in itertools.pairwise(ranges))
+        assert sum(r["entities"] for r in ranges) == every["entities"]
+        # once built, `range_events` is the whole scope again (what version_conflict reads
+        # outside `detect`)
+        assert order.rows("SELECT count(DISTINCT entity) AS entities FROM range_events") \
+            == [every]
         assert [f.to_dict() for f in detect(order)] == whole
 
 
@@ -58,8 +72,8 @@ def test_one_entity_heavier_than_a_bucket_is_sorted_once(tmp_path, whole):
     with open_store(db, read_only=True) as con:
         alone = detect(commit_order(con, Config(), suspects_only=True))
         order = commit_order(con, Config(), suspects_only=True, buckets=7)
-        [cut] = order.rows("SELECT getvariable('audit_bucket_from') AS low")
-        assert cut["low"] == "heavy"  # the last cuts all fell on it
+        # the last cuts all fell on it: the ranges between are empty
+        assert order.ranges[-1] == ("heavy", None) and ("heavy", "heavy") in order.ranges
         assert [f.to_dict() for f in detect(order)] == [f.to_dict() for f in alone]
         assert len(alone) > len(whole)  # the heavy entity's own findings are among them
 
