@@ -194,7 +194,8 @@ def _entity_ranges(
 
 
 def _set_range(con: duckdb.DuckDBPyConnection, low: str | None, high: str | None) -> None:
-    """Which entities the next sort of `bucket_suspects` reads: [low, high)."""
+    """Which entities `range_events` holds, [low, high): what the next sort reads, and
+    `version_conflict`."""
     con.execute("SET VARIABLE audit_bucket_from = ?::VARCHAR", [low])
     con.execute("SET VARIABLE audit_bucket_to = ?::VARCHAR", [high])
 
