@@ -64,6 +64,9 @@ def leaf_change(
                 return None  # the stamp: not a change, and the stamp does not say so
             element_key = None
         elif t is list or t is tuple:
+            # The dict branch's search again, without keys. Inline on purpose: this runs in
+            # every tracked write, and as one shared function it cost 0.2-0.6 us a write
+            # (bench/instrument.py, 13.2-13.5 against 12.9-13.3 us).
             pos += 1
             for step, child in enumerate(node):  # noqa: B007 - read where it stops
                 child_json = dumps(child)
