@@ -110,20 +110,17 @@ class CommitOrder:
             # The file sorts the first range; the other ranges' suspects join it before its
             # last statement looks them all up.
             *first, last = self.con.extract_statements(sql("transitions"))
-            self.ranges = _entity_ranges(self.con, self.scope.buckets)
+            ranges = self.ranges = _entity_ranges(self.con, self.scope.buckets)
             sorted_ = progress or (lambda done, total: None)
-            total = len(self.ranges)
-            for done, (low, high) in enumerate(self.ranges, 1):
+            _set_range(self.con, *ranges[0])
+            for statement in first:
+                self.con.execute(statement.query)
+            for done, (low, high) in enumerate(ranges[1:], 1):
+                sorted_(done, len(ranges))  # told while the range just sorted is still set
                 _set_range(self.con, low, high)
-                if done == 1:
-                    for statement in first:
-                        self.con.execute(statement.query)
-                else:
-                    self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
-                if done < total:
-                    sorted_(done, total)
+                self.con.execute("INSERT INTO suspect_rows SELECT * FROM bucket_suspects")
             self.con.execute(last.query)
-            sorted_(total, total)
+            sorted_(len(ranges), len(ranges))
             # what a reader of `range_events` sees from now on: the whole scope
             _set_range(self.con, None, None)
         self.con.execute("SET VARIABLE audit_commit_order = ?::BIGINT", [self._build])
