@@ -346,7 +346,7 @@ class _Tracker:
                     else:
                         after_plain = orjson.loads(after_json)  # a dataclass, as data
                     changes = leaf_change(self.before_json, after_json, after_plain, self.s.rules)
-                    if changes is None:  # more than one scalar changed in place
+                    if changes is None:  # not one scalar changed in place: the full diff
                         changes = self._fast_diff(
                             orjson.loads(self.before_json), after_plain, after_json
                         )
