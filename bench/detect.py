@@ -40,7 +40,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from planted_store import expected, generate  # noqa: E402
+from planted_store import LAYOUTS, expected, generate  # noqa: E402
 
 from collectors.store import memory_limit  # noqa: E402
 from queries.runner import DETECTORS  # noqa: E402
@@ -172,6 +172,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path,
                         help="where to keep the stores, reused when present (default: temp)")
     parser.add_argument("--no-chdb", action="store_true", help="DuckDB only")
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default="clustered",
+                        help="where an entity's events lie in the store (default: clustered, "
+                             "one after another; interleaved: spread over all of it)")
     parser.add_argument("--measure", choices=["bare", "check", "chdb"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,6 +182,8 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.db)))
         return
     sizes = args.events or [1_000_000, 10_000_000]
+    if args.layout == "interleaved" and any(n % 10 for n in sizes):
+        parser.error("--layout interleaved needs event counts that are multiples of 10")
     with_chdb = not args.no_chdb and chdb_available()
     if not with_chdb and not args.no_chdb:
         print("chdb: not measured (install the clickhouse extra)", flush=True)
@@ -187,8 +192,9 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         rows = []
         for n in sizes:
-            db = folder / f"detect-{n}.duckdb"
-            gen_s = 0.0 if args.dir and db.exists() else generate(db, n)
+            name = f"detect-{n}" if args.layout == "clustered" else f"detect-{args.layout}-{n}"
+            db = folder / f"{name}.duckdb"
+            gen_s = 0.0 if args.dir and db.exists() else generate(db, n, args.layout)
             bare = min((run_measure("bare", db) for _ in range(args.repeat)),
                        key=lambda r: r["seconds"])
             checks = [run_measure("check", db) for _ in range(args.repeat)]
@@ -198,7 +204,7 @@ def main() -> None:
             ok = best["found"] == planted
             rows.append((n, gen_s, bare, best, ok))
             made = f"generated in {gen_s:.1f} s" if gen_s else "store reused"
-            print(f"{n:>12,} events ({entities:,} entities, {made}): "
+            print(f"{n:>12,} events ({entities:,} entities, {args.layout}, {made}): "
                   f"bare scan {bare['seconds']:.2f} s, peak {bare['peak_mb']:.0f} MB; "
                   f"check {best['seconds']:.2f} s{split_text(best)}, peak {best['peak_mb']:.0f} MB "
                   f"({best['buckets']} entity bucket{'s' if best['buckets'] > 1 else ''}); "
@@ -208,7 +214,7 @@ def main() -> None:
             if not ok:
                 print(f"  expected {planted}\n  found    {best['found']}", flush=True)
             if with_chdb:
-                print(beside_duckdb(db, folder / f"detect-{n}.chdb", best, args.repeat),
+                print(beside_duckdb(db, folder / f"{name}.chdb", best, args.repeat),
                       flush=True)
             if not args.dir:
                 db.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ INSERT INTO events (seq, event_id, ts, entity, entity_type, field, change, old, 
 WITH g AS (
     -- event j of entity k; an entity's writes are 120 s apart (beyond every window), except
     -- in the classes that plant a burst, whose writes are 5 s apart
-    SELECT i, i // 10 AS k, i % 10 AS j, (i // 10) % 1000 AS c
+    SELECT i, $k AS k, $j AS j, ($k) % 1000 AS c
     FROM range($n) r(i)
 ),
 t AS (
@@ -70,16 +70,33 @@ def expected(n: int) -> dict[str, int]:
     return {d: per * (n // 10 // 1000) for d, per in EXPECTED_PER_1000.items()}
 
 
-def generate(path: Path, n: int) -> float:
-    """Make the store at ``path`` with ``n`` events (n/10 entities); seconds it took."""
+# Where an entity's ten events lie in the store (seq order), as (k, j) of event i:
+#   clustered    one after another, entity by entity
+#   interleaved  spread over the whole store, one each tenth of it, as in a service where
+#                every entity is written now and then all day long: no part of the file
+#                holds only a few entities, so a scan for some entities reads all of it
+LAYOUTS = {
+    "clustered": ("i // 10", "i % 10"),
+    "interleaved": ("i % $entities", "i // $entities"),
+}
+
+
+def generate(path: Path, n: int, layout: str = "clustered") -> float:
+    """Make the store at ``path`` with ``n`` events (n/10 entities) laid out as ``layout``
+    says (`LAYOUTS`); seconds it took."""
     from collectors.store import open_store
 
+    if layout == "interleaved" and n % 10:
+        raise ValueError(f"an interleaved store needs a multiple of 10 events, not {n}")
+    k, j = LAYOUTS[layout]
+    sql = (GENERATE_SQL.replace("$k", k).replace("$j", j)
+           .replace("$entities", str(n // 10)).replace("$n", str(int(n))))
     if path.exists():
         path.unlink()
     started = time.perf_counter()
     con = open_store(path)
     try:
-        con.execute(GENERATE_SQL.replace("$n", str(int(n))))
+        con.execute(sql)
         con.execute("CHECKPOINT")
     finally:
         con.close()
