@@ -20,6 +20,7 @@ DuckDB.
     python bench/detect.py                       # 1M and 10M events
     python bench/detect.py --events 1000000      # one size (repeatable)
     python bench/detect.py --events 100000000 --dir bench/data --no-chdb   # kept, reused
+    python bench/detect.py --layout interleaved  # each entity's events spread over the store
 """
 
 from __future__ import annotations
