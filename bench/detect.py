@@ -41,7 +41,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from planted_store import LAYOUTS, expected, generate  # noqa: E402
+from planted_store import LAYOUTS, expected, generate, layout_problem  # noqa: E402
 
 from collectors.store import memory_limit  # noqa: E402
 from queries.runner import DETECTORS  # noqa: E402
@@ -183,8 +183,9 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.db)))
         return
     sizes = args.events or [1_000_000, 10_000_000]
-    if args.layout == "interleaved" and any(n % 10 for n in sizes):
-        parser.error("--layout interleaved needs event counts that are multiples of 10")
+    problem = next(filter(None, (layout_problem(n, args.layout) for n in sizes)), None)
+    if problem:
+        parser.error(problem)
     with_chdb = not args.no_chdb and chdb_available()
     if not with_chdb and not args.no_chdb:
         print("chdb: not measured (install the clickhouse extra)", flush=True)

@@ -81,13 +81,22 @@ LAYOUTS = {
 }
 
 
+def layout_problem(n: int, layout: str) -> str | None:
+    """Why ``n`` events cannot be laid out as ``layout``; None when they can. Interleaved,
+    entity k's events are k + j × n/10: only whole entities of ten fit."""
+    if layout == "interleaved" and n % 10:
+        return f"an interleaved store needs a multiple of 10 events, not {n}"
+    return None
+
+
 def generate(path: Path, n: int, layout: str = "clustered") -> float:
     """Make the store at ``path`` with ``n`` events (n/10 entities) laid out as ``layout``
     says (`LAYOUTS`); seconds it took."""
     from collectors.store import open_store
 
-    if layout == "interleaved" and n % 10:
-        raise ValueError(f"an interleaved store needs a multiple of 10 events, not {n}")
+    problem = layout_problem(n, layout)
+    if problem:
+        raise ValueError(problem)
     k, j = LAYOUTS[layout]
     sql = (GENERATE_SQL.replace("$k", k).replace("$j", j)
            .replace("$entities", str(n // 10)).replace("$n", str(int(n))))

@@ -12,18 +12,13 @@ from queries.runner import check
 EVENTS = 20_000
 
 
-def _found(path) -> list[tuple[str, str, str]]:
-    with open_store(path, read_only=True) as con:
-        return sorted((f.detector, f.entity, f.field) for f in check(con))
-
-
 def test_every_layout_plants_the_same_anomalies(tmp_path):
     found = {}
     for layout in LAYOUTS:
         path = tmp_path / f"{layout}.duckdb"
         generate(path, EVENTS, layout)
-        found[layout] = _found(path)
         with open_store(path, read_only=True) as con:
+            found[layout] = sorted((f.detector, f.entity, f.field) for f in check(con))
             [(entities, spread)] = con.execute(
                 "SELECT count(DISTINCT entity), max(span) FROM ("
                 "  SELECT entity, max(seq) - min(seq) AS span FROM events GROUP BY entity)"
@@ -32,8 +27,7 @@ def test_every_layout_plants_the_same_anomalies(tmp_path):
         # clustered: an entity's ten events follow one another; interleaved: they span
         # nine tenths of the store
         assert spread == {"clustered": 9, "interleaved": EVENTS * 9 // 10}[layout]
-    counts = {d: sum(1 for f in found["interleaved"] if f[0] == d) for d, _ in
-              expected(EVENTS).items()}
+    counts = {d: sum(1 for f in found["interleaved"] if f[0] == d) for d in expected(EVENTS)}
     assert counts == expected(EVENTS)
     assert found["interleaved"] == found["clustered"]
 
