@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
-from detect_histories import ev, summary
+from detect_histories import ev, one_of_each, summary
 
 from audit.config import Config
 from audit.errors import AuditError
+from queries.commit_order import commit_order
 from queries.history import owners
-from queries.runner import DETECTORS, check
+from queries.runner import DETECTORS, check, detect
 
 
 def test_without_versions_commit_order_is_ts_order(store):
@@ -265,3 +268,21 @@ def test_numbers_are_compared_by_value_not_by_spelling(store, spelling, equal):
     second = second.replace('"old": 1.5', f'"old": {spelling}')
     found = summary(check(store([first], extra_lines=[second])))
     assert found == (set() if equal else {("chain_break", "doc", "v", ("s1", "s2"))})
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_a_check_leaves_the_cycle_collector_as_it_found_it(store, collecting):
+    # the runner pauses Python's cycle collector while it builds findings
+    # (queries/runner.py); the service or notebook it runs in keeps its own setting,
+    # also when the check fails
+    con = store(one_of_each())
+    (gc.enable if collecting else gc.disable)()
+    try:
+        found = check(con)
+        assert gc.isenabled() is collecting
+        with pytest.raises(AuditError, match="unknown detector"):
+            detect(commit_order(con), ["no_such_detector"])
+        assert gc.isenabled() is collecting
+    finally:
+        gc.enable()
+    assert {f.detector for f in found} == set(DETECTORS)
