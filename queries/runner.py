@@ -183,8 +183,8 @@ def entity_buckets(
 def _no_cycle_collection() -> Iterator[None]:
     """Python's cycle collector paused, then restored: a check builds many small dicts and
     lists (rows, witnesses, findings), none in a cycle, and each collection walked all of
-    them again; at 100M events (100k findings) that was ~2 s of a check (README, Speed).
-    Reference counting still frees them."""
+    them again: at 100M events (100k findings) building the findings took 1.95 s with it
+    running, 1.27 s paused (README, Speed). Reference counting still frees them."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
