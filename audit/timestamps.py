@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit.event import RFC3339_PATTERN
@@ -18,21 +18,36 @@ from audit.event import RFC3339_PATTERN
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 _second: tuple[int, str] = (0, "")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_YEAR_10000 = 253_402_300_800  # seconds since the epoch; gmtime formats the years 1970 to 9999
+
+
+def _second_text(sec: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a second since the epoch in [0, _YEAR_10000), formatted once
+    a second: this runs on every tracked write."""
+    global _second
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return cached[1]
 
 
 def from_ns(ns: int) -> str:
-    """Nanoseconds since the epoch as RFC 3339 UTC to the microsecond (``…T10:00:00.123456Z``).
-
-    The date and time of day are formatted once a second: this runs on every tracked write.
-    """
-    global _second
+    """Nanoseconds since the epoch as RFC 3339 UTC to the microsecond (``…T10:00:00.123456Z``)."""
     sec, rest = divmod(ns, 1_000_000_000)
-    cached = _second
-    if cached[0] != sec:
-        if not 0 <= sec < 253_402_300_800:  # outside the years 1970 to 9999 that gmtime formats
-            return from_datetime(datetime.fromtimestamp(sec, UTC).replace(microsecond=rest // 1000))
-        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return f"{cached[1]}.{rest // 1000:06d}Z"
+    if not 0 <= sec < _YEAR_10000:
+        return from_datetime(datetime.fromtimestamp(sec, UTC).replace(microsecond=rest // 1000))
+    return f"{_second_text(sec)}.{rest // 1000:06d}Z"
+
+
+def from_micros(micros: int) -> str:
+    """Microseconds since the epoch as `from_datetime` writes that moment (the fraction only
+    when there is one), without making a datetime: how a check formats its witnesses' times
+    (queries/runner.py). OverflowError outside the years 1 to 9999."""
+    sec, rest = divmod(micros, 1_000_000)
+    if not 0 <= sec < _YEAR_10000:
+        return from_datetime(_EPOCH + timedelta(microseconds=micros))
+    return f"{_second_text(sec)}.{rest:06d}Z" if rest else f"{_second_text(sec)}Z"
 
 
 def now() -> str:

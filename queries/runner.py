@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from audit import timestamps
 from audit.config import Config, load_config
 from audit.errors import AuditError
 from queries.commit_order import (
@@ -26,7 +27,6 @@ from queries.commit_order import (
     Progress,
     Scope,
     commit_order,
-    dict_rows,
     scope_size,
     sql,
 )
@@ -238,35 +238,49 @@ def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, _Loo
     if not seqs:
         return {}
     out = {}
-    for row in dict_rows(con.execute(_WITNESS_SQL, [sorted(seqs)])):
-        ts = rfc3339(row["ts"])
-        if row["ts_us"] is not None:
-            moment: float = row["ts_us"]
+    # Rows as tuples, in _WITNESS_SQL's order: a check may look up 180k witnesses (100M
+    # events), and a dict per row cost more than anything done with it.
+    for (seq, event_id, ts, ts_us, entity_type, field, change, old, new, blind, writer, actor,
+         write_id, version, base_version, source_ts, priority, trace_id, span_id,
+         attrs) in con.execute(_WITNESS_SQL, [sorted(seqs)]).fetchall():
+        if ts_us is None:  # ±infinity
+            text = rfc3339(ts)
+            moment: float = float("-inf") if text == "-infinity" else float("inf")
         else:
-            moment = float("-inf") if ts == "-infinity" else float("inf")
+            text = _ts_text(ts, ts_us)
+            moment = ts_us
         witness: Witness = {
-            "event_id": row["event_id"],
-            "ts": ts,
-            "writer": row["writer"],
-            "actor": row["actor"],
-            "field": row["field"],
-            "change": row["change"],
-            "old": parse_value(row["old"]),
-            "new": parse_value(row["new"]),
-            "blind": row["blind"],
-            "version": row["version"],
-            "base_version": row["base_version"],
-            "source_ts": rfc3339(row["source_ts"]),
-            "priority": row["priority"],
-            "trace_id": row["trace_id"],
-            "span_id": row["span_id"],
-            "write_id": row["write_id"],
+            "event_id": event_id,
+            "ts": text,
+            "writer": writer,
+            "actor": actor,
+            "field": field,
+            "change": change,
+            "old": parse_value(old),
+            "new": parse_value(new),
+            "blind": blind,
+            "version": version,
+            "base_version": base_version,
+            "source_ts": rfc3339(source_ts),
+            "priority": priority,
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "write_id": write_id,
             # anything else the event carried, e.g. the snapshot file an imported event
             # came from (collectors/snapshots.py): None when it carried nothing
-            "attrs": parse_value(row["attrs"]),
+            "attrs": parse_value(attrs),
         }
-        out[row["seq"]] = _Looked(witness, moment, row["entity_type"])
+        out[seq] = _Looked(witness, moment, entity_type)
     return out
+
+
+def _ts_text(ts: datetime | str, ts_us: int) -> str | None:
+    """A witness's time as `rfc3339` writes it: from its microseconds where Python can hold
+    the moment (no datetime to make), else from what DuckDB handed back."""
+    try:
+        return timestamps.from_micros(ts_us)
+    except OverflowError:
+        return rfc3339(ts)
 
 
 def _fact(value: Any) -> Any:

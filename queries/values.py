@@ -14,6 +14,8 @@ from typing import Any
 from audit import timestamps
 from audit.errors import AuditError
 
+_DECODER = json.JSONDecoder()
+
 
 def parse_value(text: str | None) -> Any:
     """The JSON value stored as canonical text; None when the key was absent.
@@ -23,7 +25,16 @@ def parse_value(text: str | None) -> Any:
     """
     if text is None:
         return None
+    # A stored value is canonical text, so its decoding starts at 0 and ends at its end:
+    # `raw_decode` then answers as `json.loads` would, without the two whitespace scans
+    # around it (a check parses every witness's old and new: 360k values at 100M events).
     try:
+        value, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+    except ValueError:
+        pass
+    try:  # whitespace around the value, or no JSON at all
         return json.loads(text)
     except ValueError:
         return text

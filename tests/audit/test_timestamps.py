@@ -56,3 +56,22 @@ def test_from_datetime_is_utc_with_z_and_naive_means_utc():
     assert timestamps.from_datetime(datetime(2025, 1, 31, 12)) == "2025-01-31T12:00:00Z"
     east = datetime(2025, 1, 31, 14, 0, 0, 500, tzinfo=timezone(timedelta(hours=2)))
     assert timestamps.from_datetime(east) == "2025-01-31T12:00:00.000500Z"
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2025, 1, 31, 12, tzinfo=UTC),                # no fraction: none written
+    datetime(2025, 1, 31, 12, 0, 0, 500, tzinfo=UTC),
+    datetime(1970, 1, 1, tzinfo=UTC),
+    datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # before the epoch
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(999, 5, 6, 7, 8, 9, 10, tzinfo=UTC),          # a year of three digits
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+])
+def test_from_micros_writes_what_from_datetime_writes(moment):
+    micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert timestamps.from_micros(micros) == timestamps.from_datetime(moment)
+
+
+def test_from_micros_refuses_moments_python_cannot_hold():
+    with pytest.raises(OverflowError):
+        timestamps.from_micros(253_402_300_800 * 1_000_000)  # year 10000

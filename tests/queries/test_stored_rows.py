@@ -97,3 +97,12 @@ def test_replay_owners_and_report_read_them_too(odd_store):
     report = build_report(odd_store, check(odd_store), top=100)
     assert len(report.shown) == len({(f.entity, f.field) for f in report.findings})
     assert all(lane.writes for group in report.shown for lane in group.swimlanes)
+
+
+def test_a_finding_writes_its_witnesses_times_as_the_timeline_does(odd_store):
+    for n in range(len(ODD_TIMES)):
+        shown = {r["event_id"]: r["ts"] for r in timeline(odd_store, f"times-{n}")}
+        witnesses = [w for f in check(odd_store, entity=f"times-{n}") for w in f.witnesses]
+        assert len({w["event_id"] for w in witnesses}) == 2
+        for w in witnesses:
+            assert w["ts"] == shown[w["event_id"]]
