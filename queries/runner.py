@@ -239,7 +239,7 @@ def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, _Loo
         return {}
     out = {}
     # Rows as tuples, in _WITNESS_SQL's order: a check may look up 180k witnesses (100M
-    # events), and a dict per row cost more than anything done with it.
+    # events), and a dict per row cost more than any one step done with it.
     for (seq, event_id, ts, ts_us, entity_type, field, change, old, new, blind, writer, actor,
          write_id, version, base_version, source_ts, priority, trace_id, span_id,
          attrs) in con.execute(_WITNESS_SQL, [sorted(seqs)]).fetchall():
