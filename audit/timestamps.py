@@ -22,22 +22,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _YEAR_10000 = 253_402_300_800  # seconds since the epoch; gmtime formats the years 1970 to 9999
 
 
-def _second_text(sec: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SS`` of a second since the epoch in [0, _YEAR_10000), formatted once
-    a second: this runs on every tracked write."""
+def _format_second(sec: int) -> tuple[int, str]:
+    """``(sec, 'YYYY-MM-DDTHH:MM:SS')`` for a second in [0, _YEAR_10000), kept as the one
+    the formatters below reuse until the clock moves on: they run on every tracked write, and
+    a hit stays inline in them (a call on every hit cost 7 % more instructions, Callgrind)."""
     global _second
-    cached = _second
-    if cached[0] != sec:
-        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return cached[1]
+    _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return _second
 
 
 def from_ns(ns: int) -> str:
     """Nanoseconds since the epoch as RFC 3339 UTC to the microsecond (``…T10:00:00.123456Z``)."""
     sec, rest = divmod(ns, 1_000_000_000)
-    if not 0 <= sec < _YEAR_10000:
-        return from_datetime(datetime.fromtimestamp(sec, UTC).replace(microsecond=rest // 1000))
-    return f"{_second_text(sec)}.{rest // 1000:06d}Z"
+    cached = _second
+    if cached[0] != sec:
+        if not 0 <= sec < _YEAR_10000:
+            return from_datetime(datetime.fromtimestamp(sec, UTC).replace(microsecond=rest // 1000))
+        cached = _format_second(sec)
+    return f"{cached[1]}.{rest // 1000:06d}Z"
 
 
 def from_micros(micros: int) -> str:
@@ -45,9 +47,12 @@ def from_micros(micros: int) -> str:
     when there is one), without making a datetime: how a check formats its witnesses' times
     (queries/runner.py). OverflowError outside the years 1 to 9999."""
     sec, rest = divmod(micros, 1_000_000)
-    if not 0 <= sec < _YEAR_10000:
-        return from_datetime(_EPOCH + timedelta(microseconds=micros))
-    return f"{_second_text(sec)}.{rest:06d}Z" if rest else f"{_second_text(sec)}Z"
+    cached = _second
+    if cached[0] != sec:
+        if not 0 <= sec < _YEAR_10000:
+            return from_datetime(_EPOCH + timedelta(microseconds=micros))
+        cached = _format_second(sec)
+    return f"{cached[1]}.{rest:06d}Z" if rest else f"{cached[1]}Z"
 
 
 def now() -> str:
