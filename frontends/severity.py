@@ -10,13 +10,20 @@ from collections.abc import Iterable
 
 from queries.finding import SEVERITIES, Finding
 
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}  # unknown: 0
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
+
+
+def rank(severity: str) -> int:
+    """How bad a severity is, higher worse. One no detector gives ranks as an error: nothing
+    says it is harmless, and an alert sends it to Sentry as one (frontends/alert/payload.py),
+    so every view puts it where the alert does."""
+    return SEVERITY_RANK.get(severity, SEVERITY_RANK["error"])
 
 
 def by_severity(findings: Iterable[Finding]) -> list[tuple[str, int]]:
-    """(severity, findings) pairs, worst first; a severity no detector gives comes last."""
+    """(severity, findings) pairs, worst first (`rank`), then by name."""
     counts = Counter(f.severity for f in findings)
-    return sorted(counts.items(), key=lambda kv: (-SEVERITY_RANK.get(kv[0], 0), kv[0]))
+    return sorted(counts.items(), key=lambda kv: (-rank(kv[0]), kv[0]))
 
 
 def tally(counts: Iterable[tuple[str, int]]) -> str:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from frontends.severity import SEVERITY_RANK
+from frontends.severity import SEVERITY_RANK, rank
 from queries.finding import Finding
 
 # Event ids are uuid5(fingerprint) in this namespace: the same finding always has the same id.
@@ -39,13 +39,9 @@ def event_id_for(fingerprint: str) -> str:
 
 
 def level_of(severity: str) -> str:
+    """Sentry's level for a severity: one no detector gives is sent as an error, where
+    `frontends.severity.rank` ranks it."""
     return severity if severity in SEVERITY_RANK else "error"
-
-
-def alert_rank(severity: str) -> int:
-    """How severe a finding is for alerting: a severity no detector gives counts as the
-    error that Sentry is told it is (``level_of``)."""
-    return SEVERITY_RANK[level_of(severity)]
 
 
 def _tag(value: object) -> str:
@@ -141,7 +137,7 @@ def summary_event(findings: Sequence[Finding], max_events: int) -> dict[str, Any
     by_detector = Counter(f.detector for f in findings)
     by_severity = Counter(f.severity for f in findings)
     counts = ", ".join(f"{name} ×{n}" for name, n in by_detector.most_common())
-    worst = max((f.severity for f in findings), key=alert_rank)
+    worst = max((f.severity for f in findings), key=rank)
     key = "\x1f".join(sorted(f.fingerprint for f in findings))
     return {
         "event_id": event_id_for("summary\x1f" + key),

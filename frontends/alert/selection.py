@@ -10,8 +10,7 @@ import duckdb
 
 from audit.errors import AuditError
 from collectors.sent_alerts import already_sent
-from frontends.alert.payload import alert_rank
-from frontends.severity import SEVERITY_RANK
+from frontends.severity import SEVERITY_RANK, rank
 from queries.finding import SEVERITIES, Finding
 
 DEFAULT_MAX = 50  # individual events per run; the rest go out as one summary event
@@ -36,7 +35,7 @@ def check_selection(min_severity: str, max_events: int) -> None:
 def prioritise(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first, newest first; one finding per Sentry issue before any repeat."""
     ordered = sorted(findings, key=lambda f: str(f.last_ts or ""), reverse=True)
-    ordered.sort(key=lambda f: alert_rank(f.severity), reverse=True)
+    ordered.sort(key=lambda f: rank(f.severity), reverse=True)
     seen: set[tuple[str, str, str]] = set()
     firsts, repeats = [], []
     for f in ordered:
@@ -59,7 +58,7 @@ def select_new(
     findings = list(findings)
     wanted = [
         f for f in findings
-        if alert_rank(f.severity) >= SEVERITY_RANK[min_severity]
+        if rank(f.severity) >= SEVERITY_RANK[min_severity]
         and (not detectors or f.detector in detectors)
     ]
     unique = list({f.fingerprint: f for f in wanted}.values())

@@ -21,6 +21,7 @@ from frontends.report.facts import describe
 from frontends.report.model import FieldFindings, Report, Swimlane
 from frontends.report.values import NOT_READ, ellipsis, full, label
 from frontends.report.values import attr as _a
+from frontends.severity import rank
 from queries.finding import Finding
 
 SUMMARY_ROWS = 8  # rows of a summary table in view; the rest fold away
@@ -76,9 +77,9 @@ def _summary(report: Report) -> str:
     ]
     tiles = []
     for name, sevs in report.by_detector:
-        parts = " ".join(
-            f"<span class=\"sev-{s}\"><span class=\"sev-dot\"></span>{sevs[s]} {s}</span>"
-            for s in ("error", "warning", "info") if sevs.get(s)
+        parts = " ".join(  # every severity the detector gave, worst first, as in the totals
+            f"<span class=\"sev-{_t(s)}\"><span class=\"sev-dot\"></span>{sevs[s]} {_t(s)}</span>"
+            for s in sorted(sevs, key=lambda s: (-rank(s), s))
         )
         tiles.append(
             f"<button class=\"detector\" type=\"button\" data-detector={_a(name)} "

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from frontends.severity import SEVERITY_RANK, by_severity
+from frontends.severity import by_severity, rank
 from queries.commit_order import commit_order
 from queries.finding import Finding
 from queries.paths import fold
@@ -101,7 +101,7 @@ class FieldFindings:
 
     @property
     def severity(self) -> str:
-        return max((f.severity for f in self.findings), key=lambda s: SEVERITY_RANK.get(s, 0))
+        return max((f.severity for f in self.findings), key=rank)
 
     @property
     def detectors(self) -> list[str]:
@@ -225,12 +225,12 @@ def _group(findings: list[Finding]) -> list[FieldFindings]:
     for (entity, field_path), members in by_key.items():
         if len(members) > 1:
             members.sort(
-                key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.first_ts, f.detector)
+                key=lambda f: (-rank(f.severity), f.first_ts, f.detector)
             )
         entity_type = next((f.entity_type for f in members if f.entity_type), None)
         group = FieldFindings(entity, field_path, entity_type, members)
-        rank = SEVERITY_RANK.get(members[0].severity, 0)  # members are worst first
-        keyed.append(((-rank, -len(members)), max(f.last_ts for f in members), group))
+        worst = rank(members[0].severity)  # members are worst first
+        keyed.append(((-worst, -len(members)), max(f.last_ts for f in members), group))
     # Worst first, then the most findings, then the most recent; names break ties stably.
     keyed.sort(key=lambda k: (k[2].entity, k[2].field))
     keyed.sort(key=lambda k: k[1], reverse=True)

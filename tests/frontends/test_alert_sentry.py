@@ -87,7 +87,7 @@ def test_severity_becomes_the_level(rx):
 
 def test_a_severity_no_detector_gives_counts_as_an_error_throughout(rx):
     # Sent at level error, selected by --min-severity error, ranked with the errors before
-    # a warning, and an error in the summary: one rule, frontends/alert/payload.py alert_rank.
+    # a warning, and an error in the summary: one rule, frontends/severity.py rank.
     odd = finding(1, entity="block-odd", severity="critical")
     warning = finding(2, entity="block-W", severity="warning")
     info = finding(3, entity="block-I", severity="info")
