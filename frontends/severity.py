@@ -13,11 +13,16 @@ from queries.finding import SEVERITIES, Finding
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 
 
+def level(severity: str) -> str:
+    """The severity a finding counts as: its own, or error for one no detector gives. Nothing
+    says such a finding is harmless, so every view ranks it, and an alert sends it to
+    Sentry, as an error."""
+    return severity if severity in SEVERITY_RANK else "error"
+
+
 def rank(severity: str) -> int:
-    """How bad a severity is, higher worse. One no detector gives ranks as an error: nothing
-    says it is harmless, and an alert sends it to Sentry as one (frontends/alert/payload.py),
-    so every view puts it where the alert does."""
-    return SEVERITY_RANK.get(severity, SEVERITY_RANK["error"])
+    """How bad a severity is, higher worse (`level`'s rank)."""
+    return SEVERITY_RANK[level(severity)]
 
 
 def by_severity(findings: Iterable[Finding]) -> list[tuple[str, int]]:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from frontends.severity import SEVERITY_RANK, rank
+from frontends.severity import level, rank
 from queries.finding import Finding
 
 # Event ids are uuid5(fingerprint) in this namespace: the same finding always has the same id.
@@ -36,12 +36,6 @@ _HEX = re.compile(r"[0-9a-f]+")
 def event_id_for(fingerprint: str) -> str:
     """The Sentry event id of a finding: fixed by its fingerprint, so a resend is a duplicate."""
     return uuid.uuid5(_EVENT_NS, fingerprint).hex
-
-
-def level_of(severity: str) -> str:
-    """Sentry's level for a severity: one no detector gives is sent as an error, where
-    `frontends.severity.rank` ranks it."""
-    return severity if severity in SEVERITY_RANK else "error"
 
 
 def _tag(value: object) -> str:
@@ -122,7 +116,7 @@ def event_for(finding: Finding) -> dict[str, Any]:
         contexts["trace"] = trace
     return {
         "event_id": event_id_for(finding.fingerprint),
-        "level": level_of(finding.severity),
+        "level": level(finding.severity),
         "message": finding.message,
         "logger": LOGGER,
         "transaction": f"{finding.entity} {finding.field}",
@@ -141,7 +135,7 @@ def summary_event(findings: Sequence[Finding], max_events: int) -> dict[str, Any
     key = "\x1f".join(sorted(f.fingerprint for f in findings))
     return {
         "event_id": event_id_for("summary\x1f" + key),
-        "level": level_of(worst),
+        "level": level(worst),
         "message": (
             f"{len(findings)} more conflict findings were not sent one by one "
             f"(at most {max_events} a run): {counts}. `audit check` lists them all."
