@@ -55,6 +55,11 @@ def from_micros(micros: int) -> str:
     return f"{cached[1]}.{rest:06d}Z" if rest else f"{cached[1]}Z"
 
 
+def to_micros(moment: datetime) -> int:
+    """An aware datetime as microseconds since the epoch: what `from_micros` reads back."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
 def now() -> str:
     """The clock, as `from_ns` formats it."""
     return from_ns(time.time_ns())

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -86,7 +86,6 @@ FROM events
 WHERE seq IN (SELECT unnest(?::BIGINT[]))
 """
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -214,8 +213,8 @@ def detect(
     looked = _witnesses(order.con, {s for _, row in raw for s in row["seqs"]})
     told(len(names) + 1, len(names) + 1)
     since, until = order.scope.since, order.scope.until
-    low = _micros(since) if since else float("-inf")
-    high = _micros(until) if until else float("inf")
+    low = timestamps.to_micros(since) if since else float("-inf")
+    high = timestamps.to_micros(until) if until else float("inf")
     rank = {name: i for i, name in enumerate(DETECTORS)}
     keyed = []
     for name, row in raw:
@@ -228,10 +227,6 @@ def detect(
                            found.event_ids), found))
     keyed.sort(key=lambda pair: pair[0])
     return [found for _, found in keyed]
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _witnesses(con: duckdb.DuckDBPyConnection, seqs: set[int]) -> dict[int, _Looked]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import orjson
 
+from audit import timestamps
 from frontends.severity import by_severity, rank
 from queries.commit_order import commit_order
 from queries.finding import Finding
@@ -27,9 +28,8 @@ MAX_WRITES = 40  # a swimlane longer than this keeps only the witnesses and thei
 DEFAULT_TOP = 20
 DEFAULT_PER_FIELD = 5
 # ±infinity (no epoch_us) is drawn at Python's first and last moments
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
-_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MIN_US = timestamps.to_micros(datetime.min.replace(tzinfo=UTC))
+_MAX_US = timestamps.to_micros(datetime.max.replace(tzinfo=UTC))
 
 
 @dataclass(frozen=True)

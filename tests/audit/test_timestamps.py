@@ -70,6 +70,7 @@ def test_from_datetime_is_utc_with_z_and_naive_means_utc():
 def test_from_micros_writes_what_from_datetime_writes(moment):
     micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     assert timestamps.from_micros(micros) == timestamps.from_datetime(moment)
+    assert timestamps.to_micros(moment) == micros
 
 
 def test_from_micros_refuses_moments_python_cannot_hold():
