@@ -714,6 +714,24 @@ def list_functions(tree: exp.Expression, session: Session) -> exp.Expression:
     return tree.transform(replace, copy=False)
 
 
+def bitwise_functions(tree: exp.Expression, session: Session) -> exp.Expression:
+    """DuckDB's bit operators `a << b` and `a & b` and its `bit_count` are ClickHouse's
+    functions bitShiftLeft, bitAnd and bitCount; sqlglot would keep the operators, which
+    ClickHouse does not parse (queries/transitions.sql, entity_flags)."""
+    functions = {exp.BitwiseLeftShift: "bitShiftLeft", exp.BitwiseAnd: "bitAnd"}
+    # innermost first (reversed depth-first order): a replaced node's operands are
+    # replaced already
+    for node in reversed(list(tree.find_all(exp.BitwiseLeftShift, exp.BitwiseAnd,
+                                            exp.Anonymous, bfs=False))):
+        if isinstance(node, exp.Anonymous):
+            if node.name.lower() == "bit_count":
+                node.replace(exp.Anonymous(this="bitCount", expressions=node.expressions))
+            continue
+        node.replace(exp.Anonymous(this=functions[type(node)],
+                                   expressions=[node.this, node.expression]))
+    return tree
+
+
 Rewrite = Callable[[exp.Expression, Session], exp.Expression]
 REWRITES: tuple[Rewrite, ...] = (
     session_views_as_ctes,  # first: a view reads the variables as they are when queried
@@ -736,6 +754,7 @@ REWRITES: tuple[Rewrite, ...] = (
     round_half_away_from_zero,
     insert_or_ignore,
     list_functions,
+    bitwise_functions,
 )
 
 

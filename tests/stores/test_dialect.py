@@ -119,6 +119,10 @@ LOUD = {
         dialect.named_tuples,
         "SELECT s.rn, s.same FROM (SELECT {'rn': rn - 1, 'same': rn} AS s "
         "FROM (SELECT 5 AS rn) t) u", ()),
+    "bit operators and bit_count": (
+        dialect.bitwise_functions,
+        "SELECT bit_count(bit_or(1::UBIGINT << (v & 63))) AS bits FROM "
+        "(SELECT -1::BIGINT AS v UNION ALL SELECT 65 UNION ALL SELECT 1) t", ()),
     "temporary views": (
         dialect.session_views_as_ctes, "SELECT x + 1 FROM audit_v",
         ("CREATE OR REPLACE TEMP VIEW audit_v AS SELECT 1 AS x",)),
