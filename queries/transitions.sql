@@ -81,12 +81,28 @@ SELECT * FROM scoped_events
 WHERE (getvariable('audit_bucket_from') IS NULL OR entity >= getvariable('audit_bucket_from'))
   AND (getvariable('audit_bucket_to') IS NULL OR entity < getvariable('audit_bucket_to'));
 
--- Entities where some writes carry a version and some do not: ordered by ts alone. Usually
--- few; a table of their own, because as a CTE of the statement below it slows the sort.
-CREATE OR REPLACE TEMP TABLE mixed_entities AS
-SELECT entity FROM scoped_events
-GROUP BY entity
-HAVING count(version) BETWEEN 1 AND count(*) - 1;
+-- What the sort and version_conflict need to know of an entity, from one pass over the
+-- events; only the entities with something to tell are listed (usually few):
+--   mixed          some of its writes carry a version and some do not: ordered by ts alone.
+--   repeats_version  two of its events may claim one version: only there can two writes
+--                  fork, so version_conflict groups just these entities' events by version,
+--                  not every event of the store. Each version sets one bit of 64
+--                  (version & 63); two events with one version set the same bit, so fewer
+--                  bits than versioned events are set. Never misses a repeat; also lists an
+--                  entity whose distinct versions share a bit (more than 64 of them, or
+--                  64 apart), which version_conflict then checks exactly.
+-- A table of its own, because as a CTE of the statement below it slows the sort.
+CREATE OR REPLACE TEMP TABLE entity_flags AS
+SELECT *
+FROM (
+    SELECT entity,
+           count(version) BETWEEN 1 AND count(*) - 1 AS mixed,
+           bit_count(bit_or(1::UBIGINT << (version & 63))) < count(version)
+               AS repeats_version
+    FROM scoped_events
+    GROUP BY entity
+)
+WHERE mixed OR repeats_version;
 
 -- The suspect transitions of one entity range (all of them when no range is set).
 CREATE OR REPLACE TEMP VIEW bucket_suspects AS
@@ -95,7 +111,7 @@ WITH keyed AS (
            source_ts, priority,
            -- the version that orders this write: NULL for an entity that is not fully
            -- versioned, so that its writes fall back to ts order
-           CASE WHEN entity IN (SELECT entity FROM mixed_entities) THEN NULL
+           CASE WHEN entity IN (SELECT entity FROM entity_flags WHERE mixed) THEN NULL
                 ELSE version END
                AS order_version
     FROM range_events

@@ -22,14 +22,17 @@
 -- or one entity range's when the runner sorts in ranges (it then runs this once a range,
 -- queries/runner.py). Witnesses in commit order. The other columns are the finding's
 -- facts (read_version: not_newer only).
-WITH repeated AS (
-    -- versions claimed by more than one event: cheap to find, and few unless writes span
-    -- several fields
+WITH forked AS (
+    -- versions claimed by more than one write (events without write_id are writes of
+    -- their own), looked for only in the entities where transitions.sql found a version
+    -- claimed twice (entity_flags): grouping every event by version was most of this
+    -- detector's cost. One write of several fields claims its version once a field.
     SELECT entity, version
     FROM range_events
     WHERE version IS NOT NULL
+      AND entity IN (SELECT entity FROM entity_flags WHERE repeats_version)
     GROUP BY entity, version
-    HAVING count(*) > 1
+    HAVING count(*) > 1 AND (count(write_id) < count(*) OR min(write_id) <> max(write_id))
 ),
 forks AS (
     SELECT t.entity, t.version,
@@ -40,10 +43,8 @@ forks AS (
            NULL::BIGINT AS read_version,
            min(t.ts) AS first_ts
     FROM range_events t
-    SEMI JOIN repeated r ON t.entity = r.entity AND t.version = r.version
+    SEMI JOIN forked f ON t.entity = f.entity AND t.version = f.version
     GROUP BY t.entity, t.version
-    -- more than one write: events without write_id are writes of their own
-    HAVING count(write_id) < count(*) OR min(write_id) <> max(write_id)
 ),
 not_newer AS (
     SELECT entity, version,
