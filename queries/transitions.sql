@@ -85,12 +85,14 @@ WHERE (getvariable('audit_bucket_from') IS NULL OR entity >= getvariable('audit_
 -- events; only the entities with something to tell are listed (usually few):
 --   mixed          some of its writes carry a version and some do not: ordered by ts alone.
 --   repeats_version  two of its events may claim one version: only there can two writes
---                  fork, so version_conflict groups just these entities' events by version,
---                  not every event of the store. Each version sets one bit of 64
---                  (version & 63); two events with one version set the same bit, so fewer
---                  bits than versioned events are set. Never misses a repeat; also lists an
---                  entity whose distinct versions share a bit (more than 64 of them, or
---                  64 apart), which version_conflict then checks exactly.
+--                  fork. Each version sets one bit of 64 (version & 63); two events with
+--                  one version set the same bit, so fewer bits than versioned events are
+--                  set. Never misses a repeat; also lists an entity whose distinct
+--                  versions share a bit (more than 64 of them, or 64 apart), which
+--                  version_conflict then checks exactly.
+--   version_not_newer  a write's version is not above the version it read.
+-- version_conflict reads only the entities with one of the last two (a store's events
+-- grouped by version cost more than the rest of that detector together).
 -- A table of its own, because as a CTE of the statement below it slows the sort.
 CREATE OR REPLACE TEMP TABLE entity_flags AS
 SELECT *
@@ -98,11 +100,12 @@ FROM (
     SELECT entity,
            count(version) BETWEEN 1 AND count(*) - 1 AS mixed,
            bit_count(bit_or(1::UBIGINT << (version & 63))) < count(version)
-               AS repeats_version
+               AS repeats_version,
+           count(CASE WHEN version <= base_version THEN 1 END) > 0 AS version_not_newer
     FROM scoped_events
     GROUP BY entity
 )
-WHERE mixed OR repeats_version;
+WHERE mixed OR repeats_version OR version_not_newer;
 
 -- The suspect transitions of one entity range (all of them when no range is set).
 CREATE OR REPLACE TEMP VIEW bucket_suspects AS

@@ -20,17 +20,23 @@
 -- Reads the `range_events` view that transitions.sql makes (a fork spans fields, so it
 -- needs every write of the entity, not only the suspect transitions): every event in scope,
 -- or one entity range's when the runner sorts in ranges (it then runs this once a range,
--- queries/runner.py). Witnesses in commit order. The other columns are the finding's
+-- queries/runner.py). Of those, only the entities that transitions.sql's one pass over
+-- the events found a rule could fire for (`entity_flags`): a version claimed by two
+-- events, or one not above the version read. Grouping every event by version was most
+-- of this detector's cost. Witnesses in commit order. The other columns are the finding's
 -- facts (read_version: not_newer only).
-WITH forked AS (
-    -- versions claimed by more than one write (events without write_id are writes of
-    -- their own), looked for only in the entities where transitions.sql found a version
-    -- claimed twice (entity_flags): grouping every event by version was most of this
-    -- detector's cost. One write of several fields claims its version once a field.
-    SELECT entity, version
+WITH candidates AS (
+    SELECT entity, field, seq, ts, write_id, version, base_version
     FROM range_events
     WHERE version IS NOT NULL
-      AND entity IN (SELECT entity FROM entity_flags WHERE repeats_version)
+      AND entity IN (SELECT entity FROM entity_flags
+                     WHERE repeats_version OR version_not_newer)
+),
+forked AS (
+    -- versions claimed by more than one write: events without write_id are writes of
+    -- their own; one write of several fields claims its version once a field
+    SELECT entity, version
+    FROM candidates
     GROUP BY entity, version
     HAVING count(*) > 1 AND (count(write_id) < count(*) OR min(write_id) <> max(write_id))
 ),
@@ -42,7 +48,7 @@ forks AS (
            count(DISTINCT coalesce(t.write_id, 'seq:' || t.seq)) AS writes,
            NULL::BIGINT AS read_version,
            min(t.ts) AS first_ts
-    FROM range_events t
+    FROM candidates t
     SEMI JOIN forked f ON t.entity = f.entity AND t.version = f.version
     GROUP BY t.entity, t.version
 ),
@@ -54,7 +60,7 @@ not_newer AS (
            1 AS writes,
            base_version AS read_version,
            min(ts) AS first_ts
-    FROM range_events
+    FROM candidates
     WHERE version <= base_version
     GROUP BY entity, version, base_version, coalesce(write_id, 'seq:' || seq)
 )
