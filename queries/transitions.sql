@@ -82,7 +82,8 @@ WHERE (getvariable('audit_bucket_from') IS NULL OR entity >= getvariable('audit_
   AND (getvariable('audit_bucket_to') IS NULL OR entity < getvariable('audit_bucket_to'));
 
 -- What the sort and version_conflict need to know of an entity, from one pass over the
--- events; only the entities with something to tell are listed (usually few):
+-- events; only the entities with something to tell are listed (usually few; more where
+-- writes span several fields, as one write claims its version once a field):
 --   mixed          some of its writes carry a version and some do not: ordered by ts alone.
 --   repeats_version  two of its events may claim one version: only there can two writes
 --                  fork. Each version sets one bit of 64 (version & 63); two events with
