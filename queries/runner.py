@@ -87,7 +87,6 @@ WHERE seq IN (SELECT unnest(?::BIGINT[]))
 """
 
 
-
 @dataclass(frozen=True)
 class _Looked:
     """A witness with what the runner needs beside it."""

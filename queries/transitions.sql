@@ -92,8 +92,8 @@ WHERE (getvariable('audit_bucket_from') IS NULL OR entity >= getvariable('audit_
 --                  versions share a bit (more than 64 of them, or 64 apart), which
 --                  version_conflict then checks exactly.
 --   version_not_newer  a write's version is not above the version it read.
--- version_conflict reads only the entities with one of the last two (a store's events
--- grouped by version cost more than the rest of that detector together).
+-- version_conflict reads only the entities with one of the last two
+-- (queries/version_conflict.sql says why).
 -- A table of its own, because as a CTE of the statement below it slows the sort.
 CREATE OR REPLACE TEMP TABLE entity_flags AS
 SELECT *
