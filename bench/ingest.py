@@ -28,7 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from collectors import allocator  # noqa: E402
+
+# The bare read_json runs in this process: with the allocator setting `audit ingest` runs
+# with (collectors/allocator.py), set before DuckDB loads.
+allocator.configure()
+import duckdb  # noqa: E402
 
 GENERATE = """
 COPY (

@@ -24,6 +24,7 @@ except ImportError as exc:  # an instrumentation-only install: say what to insta
     sys.exit(2)
 
 from audit.errors import AuditError, first_line
+from collectors import allocator
 from frontends.printable import printable
 
 app = typer.Typer(
@@ -93,6 +94,7 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    allocator.configure()  # before any command loads DuckDB (collectors/allocator.py says why)
     _register_all()
     command = typer.main.get_command(app)
     argv = sys.argv[1:] if argv is None else argv
