@@ -11,11 +11,12 @@ processes, on the same store and in the same run:
          copied over as Arrow (skipped, and said so, without the clickhouse extra)
 
 and prints seconds, the ratio check/bare, seconds per million events (cost must grow
-linearly), the ratio chdb/DuckDB and each process's peak memory. A check in several entity
-buckets also says where its time went (told through `check`'s progress): the commit order
-(sort and lookup), the slowest detector, the others, the witness lookup, the findings. Also
-checks that the planted anomalies are found, and that chdb finds as many of each kind as
-DuckDB.
+linearly), the ratio chdb/DuckDB, each process's peak memory, and the check's system CPU
+and page faults (what the allocator setting changes: collectors/allocator.py). A check in
+several entity buckets also says where its time went (told through `check`'s progress): the
+commit order (sort and lookup), the slowest detector, the others, the witness lookup, the
+findings. Also checks that the planted anomalies are found, and that chdb finds as many of
+each kind as DuckDB.
 
     python bench/detect.py                       # 1M and 10M events
     python bench/detect.py --events 1000000      # one size (repeatable)
@@ -134,8 +135,10 @@ def measure(kind: str, db: str) -> dict:
             found[f.detector] = found.get(f.detector, 0) + 1
     ended = time.perf_counter()
     con.close()
+    # the whole process's: what the allocator setting changes (collectors/allocator.py)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {"seconds": ended - started, "peak_mb": peak_mb(), "found": found,
-               "buckets": buckets}
+               "buckets": buckets, "system_s": usage.ru_stime, "faults": usage.ru_minflt}
     if steps:
         # the sort's steps, then one per detector, then the witnesses' lookup
         ends = [started, *steps[buckets - 1:], ended]
@@ -211,7 +214,9 @@ def main() -> None:
             made = f"generated in {gen_s:.1f} s" if gen_s else "store reused"
             print(f"{n:>12,} events ({entities:,} entities, {args.layout}, {made}): "
                   f"bare scan {bare['seconds']:.2f} s, peak {bare['peak_mb']:.0f} MB; "
-                  f"check {best['seconds']:.2f} s{split_text(best)}, peak {best['peak_mb']:.0f} MB "
+                  f"check {best['seconds']:.2f} s{split_text(best)}, "
+                  f"peak {best['peak_mb']:.0f} MB, system CPU {best['system_s']:.1f} s, "
+                  f"{best['faults'] / 1e6:.2f}M page faults "
                   f"({best['buckets']} entity bucket{'s' if best['buckets'] > 1 else ''}); "
                   f"ratio {best['seconds'] / bare['seconds']:.2f}x; "
                   f"check {best['seconds'] / (n / 1e6):.3f} s per million events; "
