@@ -3,9 +3,10 @@
 DuckDB allocates through its own jemalloc, built to hand freed pages back to the system
 within about a second. A check frees and allocates again all the time (each entity range's
 sort, then the lookups), so the same memory went back and was faulted in again: at 100M
-events 4.6M page faults and 10–16 s of system CPU, against 1.6M and 4.5–5.5 s when freed
-pages are kept for 30 s, with the same peak (README, Speed). Thirty seconds, not forever:
-`audit serve` runs for days, and what it freed still goes back then.
+events 4.2–4.4M page faults and 12–16 s of system CPU, against 1.6M and 4.8–5.5 s when
+freed pages are kept for 30 s, at about the same peak (bench/detect.py; README, Speed).
+Thirty seconds, not forever: `audit serve` runs for days, and what it freed still goes
+back then.
 
 jemalloc reads its options once, when the library loads, from `DUCKDB_JE_MALLOC_CONF`
 (DuckDB's name for `MALLOC_CONF`): `configure` must run before the first `import duckdb`,
