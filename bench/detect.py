@@ -42,9 +42,14 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from collectors import allocator  # noqa: E402
+
+# Before DuckDB loads: the check and the bare scan alike run with the allocator setting the
+# CLI runs with (collectors/allocator.py); the measuring processes inherit it.
+allocator.configure()
+
 from planted_store import LAYOUTS, expected, generate, layout_problem  # noqa: E402
 
-from collectors import allocator  # noqa: E402
 from collectors.store import memory_limit  # noqa: E402
 from queries.runner import DETECTORS  # noqa: E402
 
@@ -165,8 +170,6 @@ def run_measure(kind: str, db: Path | str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--measure", kind, "--db", str(db)],
         capture_output=True, text=True, check=True, cwd=ROOT,
-        # the check and the bare scan alike, with the allocator setting the CLI runs with
-        env=allocator.environ(),
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -32,9 +32,3 @@ def configure() -> bool:
         return False
     os.environ[ENV] = SETTING
     return True
-
-
-def environ() -> dict[str, str]:
-    """This process's environment with `SETTING` added (unless the user chose their own): for
-    a child process that loads DuckDB."""
-    return {ENV: SETTING, **os.environ}

@@ -72,18 +72,3 @@ except SystemExit as exc:
 set_ = "duckdb" in sys.modules and status == 0  # the command did load DuckDB, and worked
 {REPORT}""")
     assert found == {"set": True, "value": SETTING}
-
-
-def test_a_child_gets_it_unless_the_user_chose():
-    found = _run(f"""
-import json, os
-from collectors import allocator
-set_ = allocator.environ()[{ENV!r}] == {SETTING!r}
-{REPORT}""")
-    assert found == {"set": True, "value": None}  # asked of the child, not of this process
-    found = _run(f"""
-import json, os
-from collectors import allocator
-set_ = allocator.environ()[{ENV!r}]
-{REPORT}""", **{ENV: "dirty_decay_ms:0"})
-    assert found == {"set": "dirty_decay_ms:0", "value": "dirty_decay_ms:0"}
