@@ -19,10 +19,21 @@ from queries.commit_order import Scope, commit_order, dict_rows, scope_size
 from queries.runner import DETECTORS, detect, entity_buckets
 
 
+def sorting_last(events: list[dict]) -> list[dict]:
+    """The same histories under entity names that sort after every other: the last entity
+    range holds them, so that each detector is held beyond the first range too (the
+    entities of `many_of_each` all sort before those of `busy_history`)."""
+    return [{**e, "entity": f"zz-{e['entity']}", "event_id": f"zz-{e['event_id']}"}
+            for e in events]
+
+
+HISTORIES = many_of_each(12) + busy_history(blocks=60) + sorting_last(many_of_each(12))
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     db = tmp_path_factory.mktemp("buckets") / "s.duckdb"
-    load(db, many_of_each(12) + busy_history(blocks=60), seed=5)
+    load(db, HISTORIES, seed=5)
     return db
 
 
@@ -59,7 +70,11 @@ def test_the_buckets_find_what_the_whole_sort_finds(db, whole, buckets):
         # outside `detect`)
         assert order.rows("SELECT count(DISTINCT entity) AS entities FROM range_events") \
             == [every]
-        assert [f.to_dict() for f in detect(order)] == whole
+        found = detect(order)
+        assert [f.to_dict() for f in found] == whole
+        # every detector found something in the last range, not only in the first
+        last = order.ranges[-1][0]
+        assert {f.detector for f in found if f.entity >= last} == set(DETECTORS)
 
 
 def test_one_entity_heavier_than_a_bucket_is_sorted_once(tmp_path, whole):
@@ -68,7 +83,7 @@ def test_one_entity_heavier_than_a_bucket_is_sorted_once(tmp_path, whole):
     db = tmp_path / "heavy.duckdb"
     heavy = [{**e, "entity": "heavy", "event_id": f"heavy-{i}"}
              for i, e in enumerate(busy_history(blocks=60, seed=9))]
-    load(db, many_of_each(12) + busy_history(blocks=60) + heavy, seed=5)
+    load(db, HISTORIES + heavy, seed=5)
     with open_store(db, read_only=True) as con:
         alone = detect(commit_order(con, Config(), suspects_only=True))
         order = commit_order(con, Config(), suspects_only=True, buckets=7)
