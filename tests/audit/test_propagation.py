@@ -30,6 +30,9 @@ class Service:
     def __init__(self, app: FastAPI) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
+        # Listening before uvicorn starts: a request sent before its loop runs waits in the
+        # backlog instead of being refused (bound but not yet listening, it was refused).
+        self.sock.listen()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
