@@ -4,8 +4,8 @@ On 64-bit Linux DuckDB allocates through its own jemalloc (elsewhere through the
 and the setting below is ignored), built to hand freed pages back to the system within
 about a second. A check frees and allocates again all the time (each entity range's
 sort, then the lookups), so the same memory went back and was faulted in again: at 100M
-events 4.2–4.4M page faults and 12–16 s of system CPU, against 1.6M and 4.8–5.5 s when
-freed pages are kept for 30 s, at about the same peak (bench/detect.py; README, Speed).
+events 4.2–4.4M page faults and 12–16 s of system CPU, against 1.5–1.6M and 4.2–5.5 s
+when freed pages are kept for 30 s, at about the same peak (bench/detect.py; README, Speed).
 Thirty seconds, not forever: `audit serve` runs for days, and what it freed still goes
 back then.
 
