@@ -87,9 +87,10 @@ def register(app: typer.Typer) -> None:
         out = Console()
         head = Text()
         head.append(str(s["events"]), style="bold")
+        # an empty store has no time range to give (first_ts and last_ts are None)
+        span = f" from {s['first_ts']} to {s['last_ts']}" if s["events"] else ""
         head.append(printable(
-            f" events on {s['entities']} entities from {s['first_ts']} to {s['last_ts']}; "
-            f"{s['files']} file(s) ingested; "
+            f" events on {s['entities']} entities{span}; {s['files']} file(s) ingested; "
         ))
         head.append(str(s["rejected"]), style="bold")
         head.append(" rejected lines")

@@ -60,6 +60,18 @@ def test_stats_shows_writers_and_rejects_as_json(tmp_path, log):
     assert stats["rejects_by_reason"] == [["invalid JSON", 1]]
 
 
+
+def test_stats_of_a_store_with_only_rejects_gives_no_time_range(tmp_path):
+    db = tmp_path / "r.duckdb"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"bad": \n')
+    run("ingest", bad, "--db", db)
+    result = run("stats", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "0 events on 0 entities; 1 file(s) ingested; 1 rejected lines"
+    )
+
 @pytest.mark.parametrize(
     "args, message",
     [
