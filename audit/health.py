@@ -1,8 +1,9 @@
 """Counters of what the instrumentation sent and dropped, per sink, and why.
 
 Failing open means a broken sink costs events, never the service's write; these counters
-are how anyone finds out. The first failure of each sink is logged once as a warning on the
-``audit`` logger; later ones are only counted.
+are how anyone finds out. The first failure of each sink is logged as a warning on the
+``audit`` logger, and so is its first lost event if that first failure lost none (a
+retried request, a failed flush); later ones are only counted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def _slot(name: str) -> dict[str, Any]:
         slot = _counts[name] = {
             "sent": 0, "dropped": 0, "errors": 0, "reasons": {}, "last_error": None,
         }
-        slot["_warned"] = False
+        # told: a first failure, a first lost event (the first failure may have lost none)
+        slot["_told_failure"] = slot["_told_loss"] = False
     return slot
 
 
@@ -51,7 +53,8 @@ def sent(name: str, n: int = 1) -> None:
 
 def dropped(name: str, reason: str | BaseException, n: int = 1) -> None:
     """Count one failure of ``name`` that lost ``n`` events (0: a failure that lost none,
-    such as a document that cannot carry a stamp); warn the first time only."""
+    such as a document that cannot carry a stamp); warn at the first failure, and at the
+    first lost event if the first failure lost none."""
     if isinstance(reason, BaseException):
         kind = type(reason).__name__
         detail = f"{kind}: {str(reason).strip().splitlines()[0] if str(reason).strip() else ''}"
@@ -59,19 +62,22 @@ def dropped(name: str, reason: str | BaseException, n: int = 1) -> None:
         kind = detail = reason
     with _lock:
         slot = _slot(name)
-        first = not slot["_warned"]
-        slot["_warned"] = True
+        tell = not slot["_told_failure"] or (n > 0 and not slot["_told_loss"])
+        slot["_told_failure"] = True
+        slot["_told_loss"] = slot["_told_loss"] or n > 0
         slot["dropped"] += n
         slot["errors"] += 1
         slot["reasons"][kind] = slot["reasons"].get(kind, 0) + 1
         slot["last_error"] = detail[:300]
-    if first:
+    if tell:
+        what = (f"failed and dropped {n} event(s) ({detail[:300]}); the service goes on"
+                if n else
+                f"failed, no event lost ({detail[:300]}); the service goes on, a first lost "
+                "event will be told too")
         # A broken logging setup must not break the write either.
         with contextlib.suppress(Exception):
-            log.warning(
-                "audit: %s failed and dropped %d event(s) (%s); the service goes on, further "
-                "failures are only counted: see audit.stats()", name, n, detail[:300],
-            )
+            log.warning("audit: %s %s; further failures are only counted: see audit.stats()",
+                        name, what)
 
 
 def stats() -> dict[str, Any]:

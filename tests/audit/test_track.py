@@ -442,6 +442,31 @@ def test_a_failing_sink_never_breaks_the_write(caplog):
     assert len(warnings) == 1 and "disk_full" in warnings[0].getMessage()
 
 
+def test_a_first_failure_that_lost_nothing_does_not_hide_the_first_lost_event(caplog):
+    class Flaky:
+        """A sink whose flush fails (nothing lost), then whose writes fail (events lost)."""
+
+        name = "flaky"
+
+        def __call__(self, event):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            raise OSError(5, "Input/output error")
+
+    audit.configure(sink=Flaky(), otel=False)
+    with caplog.at_level(logging.WARNING, logger="audit"):
+        audit.flush()
+        for i in range(3):
+            audit.record("e", {"n": i}, {"n": i + 1})
+        audit.flush()
+    told = [r.getMessage() for r in caplog.records if r.name == "audit"]
+    assert len(told) == 2, told
+    assert told[0].startswith("audit: flaky failed, no event lost (OSError: ")
+    assert told[1].startswith("audit: flaky failed and dropped 1 event(s) (OSError: ")
+    stats = audit.stats()["sinks"]["flaky"]
+    assert (stats["dropped"], stats["errors"]) == (3, 5)
+
 def test_unserialisable_values_and_failing_processors_are_counted_not_raised():
     lines = []
 

@@ -2,7 +2,8 @@
  * Counters of what was recorded, sent and dropped, per sink and why: the same shape as the
  * Python side's `audit.stats()`. Failing open means a broken sink costs events, never the
  * application's write; these counters are how anyone finds out. The first failure of each
- * sink is reported once with `console.warn`; later ones are only counted.
+ * sink is reported with `console.warn`, and so is its first lost event if that first failure
+ * lost none (a retried request, a failed flush); later ones are only counted.
  */
 
 export interface SinkStats {
@@ -32,7 +33,9 @@ function describe(reason: unknown): [kind: string, detail: string] {
 export class Health {
   private events = 0;
   private readonly sinks = new Map<string, SinkStats>();
-  private readonly warned = new Set<string>();
+  // the sinks whose first failure, and whose first lost event, were told
+  private readonly toldFailure = new Set<string>();
+  private readonly toldLoss = new Set<string>();
 
   private slot(name: string): SinkStats {
     let slot = this.sinks.get(name);
@@ -59,13 +62,17 @@ export class Health {
     slot.errors += 1;
     slot.reasons[kind] = (slot.reasons[kind] ?? 0) + 1;
     slot.last_error = detail.slice(0, 300);
-    if (!this.warned.has(name)) {
-      this.warned.add(name);
+    const tell = !this.toldFailure.has(name) || (n > 0 && !this.toldLoss.has(name));
+    this.toldFailure.add(name);
+    if (n > 0) this.toldLoss.add(name);
+    if (tell) {
+      const what =
+        n > 0
+          ? `failed and dropped ${n} event(s) (${slot.last_error}); the application goes on`
+          : `failed, no event lost (${slot.last_error}); the application goes on, ` +
+            "a first lost event will be told too";
       try {
-        console.warn(
-          `conflict-audit: ${name} failed and dropped ${n} event(s) (${slot.last_error}); ` +
-            "the application goes on, further failures are only counted: see stats()",
-        );
+        console.warn(`conflict-audit: ${name} ${what}; further failures are only counted: see stats()`);
       } catch {
         // a broken console must not break the write either
       }

@@ -83,6 +83,22 @@ test("no collector at all: retries run out, the events are counted as dropped", 
   await audit.close();
 });
 
+test("the first lost event is told even when the first failure lost none (a retried try)", async (t) => {
+  const server = await collector(t, () => 503);
+  const told = t.mock.method(console, "warn", () => {}); // records what a developer would see
+  const audit = new Auditor({ endpoint: server.endpoint, http: { backoffMs: 1, maxRetries: 1 } });
+  write(audit, 1);
+  await audit.flush();
+  write(audit, 2);
+  await audit.flush();
+  const lines = told.mock.calls.map((c) => c.arguments[0]);
+  assert.equal(lines.length, 2, lines.join("\n"));
+  assert.match(lines[0], /^conflict-audit: http failed, no event lost \(HTTP 503\)/);
+  assert.match(lines[1], /^conflict-audit: http failed and dropped 1 event\(s\) \(HTTP 503\)/);
+  assert.deepEqual(audit.stats().sinks.http.dropped, 2);
+  await audit.close();
+});
+
 test("the queue is bounded: what does not fit is dropped and counted", async (t) => {
   let release;
   const held = new Promise((resolve) => (release = resolve));
