@@ -66,6 +66,16 @@ def _require_entity(con, entity: str) -> None:
         raise AuditError(f"no events of entity {entity!r} in the store")
 
 
+def _note_unknown_entity(con, entity: str) -> None:
+    """An entity with no events has no findings either: still exit 0 with nothing found
+    (docs/contract.md §4), but say on stderr that nothing was checked, so that a mistyped
+    id does not pass for a clean one."""
+    from queries.history import entity_exists
+
+    if not entity_exists(con, entity):
+        print(printable(f"note: no events of entity {entity!r} in the store"), file=sys.stderr)
+
+
 def _json_text(value: Any) -> str:
     """JSON as `--format json` writes it: the data exact, not escaped to ASCII."""
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -116,6 +126,8 @@ def register(app: typer.Typer) -> None:
             with ProgressBar("checking") as advance:
                 findings = run_check(con, detectors=names, entity=entity, since=since_ts,
                                      until=until_ts, config=cfg, progress=advance)
+            if entity is not None and not findings:
+                _note_unknown_entity(con, entity)
         finally:
             con.close()
         if fmt is CheckFormat.json:

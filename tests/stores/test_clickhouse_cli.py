@@ -77,6 +77,7 @@ def test_a_rewritten_file_is_read_again_and_its_rejects_replaced(tmp_path):
 READERS = [
     ["check", "-f", "json"], ["check", "-f", "csv"], ["check"],
     ["check", "--until", "2024-05-01T10:00:00Z", "-f", "json"],
+    ["check", "--entity", "block-Z", "-f", "json"],  # none: a note on stderr
     ["timeline", "block-A", "-f", "json"], ["timeline", "block-A"],
     ["replay", "block-A", "--at", "2024-06-01T00:00:00Z", "-f", "json"],
     ["owners", "-f", "json"], ["stats", "--json"],

@@ -171,6 +171,10 @@ def test_check_selects_by_detector_entity_and_time(db):
         "chain_break", "priority_inversion"}
     other = run("check", "--db", db, "-f", "json", "--entity", "block-Z")
     assert other.returncode == 0 and json.loads(other.stdout) == []
+    # nothing checked is said, so that a mistyped id does not pass for a clean one
+    assert other.stderr == "note: no events of entity 'block-Z' in the store\n"
+    clean = run("check", "--db", db, "--entity", "block-A", "-d", "oscillation")
+    assert clean.returncode == 0 and clean.stderr == ""
     # a finding is kept when its witnesses (e2 at 12:00:50, e3 at 12:01:05) overlap the range
     late = run("check", "--db", db, "-f", "json", "--since", "2026-03-01T12:01:10Z")
     assert late.returncode == 0 and json.loads(late.stdout) == []
