@@ -47,6 +47,7 @@ class IngestSummary:
     skipped: int = 0  # ordinary log lines (their "event" is not field.transition)
     skipped_entries: int = 0  # folder entries not read: FIFOs, devices, broken links
     pending_lines: int = 0  # incomplete last lines left for the next ingest
+    writing_files: int = 0  # spool files live writers still hold (*.jsonl.part), read later
     reasons: Counter = field(default_factory=Counter)  # rejected lines by reason
 
     @property
@@ -426,6 +427,22 @@ def _ingest_one(
     return summary
 
 
+def files_to_read(
+    paths: list[str], total: IngestSummary, notify: Callable[[str], None]
+) -> list[str]:
+    """``sources.discover`` for an ingest: the folder entries it cannot read are named through
+    ``notify`` and counted on ``total``, and so are the spool files still being written."""
+
+    def skip(path: str, why: str) -> None:
+        notify(f"skipped {path}: {why}")
+        total.skipped_entries += 1
+
+    def writing(_path: str) -> None:
+        total.writing_files += 1
+
+    return sources.discover([str(p) for p in paths], skip, writing)
+
+
 def ingest(
     con: duckdb.DuckDBPyConnection,
     paths: list[str],
@@ -438,17 +455,13 @@ def ingest(
 
     Re-ingesting is a no-op; a file that grew loads only its new lines; bad lines are kept in
     ``rejected_events`` with their reason and the ingest goes on. A folder entry that is not
-    a regular file is named through ``notify`` and counted. An incomplete last line waits
+    a regular file is named through ``notify`` and counted, a spool file still being written
+    counted (``writing_files``) and left for a later ingest. An incomplete last line waits
     for its writer, and is rejected once its file has not changed for ``tail_grace_s``.
     """
     notify = notify or (lambda msg: print(msg, file=sys.stderr))
     total = IngestSummary()
-
-    def skip(path: str, why: str) -> None:
-        notify(f"skipped {path}: {why}")
-        total.skipped_entries += 1
-
-    files = sources.discover([str(p) for p in paths], skip)
+    files = files_to_read(paths, total, notify)
     sizes = [0 if p == sources.STDIN else Path(p).stat().st_size for p in files]
     bar = _progress_bar(sum(sizes)) if progress else None
     with bar or nullcontext():

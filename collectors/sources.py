@@ -68,12 +68,19 @@ def _not_a_file(path: Path) -> str | None:
     return "not a regular file"
 
 
-def discover(paths: list[str], skip: Callable[[str, str], None] | None = None) -> list[str]:
+def discover(
+    paths: list[str],
+    skip: Callable[[str, str], None] | None = None,
+    writing: Callable[[str], None] | None = None,
+) -> list[str]:
     """Expand folders (recursively) into their event files; keep '-' for stdin.
 
     In a folder, an entry with an event file's name that cannot be read as a file (a FIFO,
     which would block the ingest, a device, a broken symbolic link) is passed to
-    ``skip(path, why)``; reading on without it would leave the user guessing."""
+    ``skip(path, why)``; reading on without it would leave the user guessing. So is, to
+    ``writing(path)``, a spool file a live writer still holds (``*.jsonl.part``): its events
+    are not read until the writer seals it, which an ingest just after sending would
+    otherwise not explain."""
     found: list[str] = []
     for raw in paths:
         if raw == STDIN:
@@ -83,9 +90,12 @@ def discover(paths: list[str], skip: Callable[[str, str], None] | None = None) -
         if path.is_dir():
             # Imported here: the spool brings the emitter's modules (~20 ms), which a file's
             # ingest does without.
-            from collectors.spool import seal_abandoned
+            from collectors.spool import held_parts, seal_abandoned
 
             seal_abandoned(path)  # spool files of dead writers become *.jsonl first
+            if writing is not None:
+                for part in held_parts(path):  # what is left is held by live writers
+                    writing(str(part))
             entries = sorted({p for pat in PATTERNS for p in path.rglob(pat)})
             for entry in entries:
                 why = _not_a_file(entry)

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from collectors import sources
-from collectors.ingest import IngestSummary
+from collectors.ingest import IngestSummary, files_to_read
 from collectors.ingest import ingest as ingest_into_duckdb
 from collectors.store import open_store
 from collectors.stores.clickhouse import ClickHouseStore
@@ -44,7 +44,7 @@ def ingest(
         raise AssertionError("ingest needs a writable store")
     notify = notify or (lambda msg: print(msg, file=sys.stderr))
     total = IngestSummary()
-    for path in sources.discover([str(p) for p in paths]):
+    for path in files_to_read(paths, total, notify):
         staging = open_store(":memory:")
         try:
             known = _seed_positions(store, staging, path)

@@ -48,13 +48,19 @@ def register(app: typer.Typer) -> None:
             print(json.dumps({**summary.as_dict(), "seconds": round(elapsed, 3)}))
             return
         unchanged = f" ({summary.unchanged_files} unchanged)" if summary.unchanged_files else ""
-        skipped = summary.skipped_entries
+        skipped, writing = summary.skipped_entries, summary.writing_files
         not_files = f"; {skipped:,} folder entries skipped (not files)" if skipped else ""
+        later = f"; {writing:,} spool file(s) still being written" if writing else ""
         print(
             f"{summary.files} file(s){unchanged} into {resolve_db(db)} in {elapsed:.2f} s: "
             f"{summary.ingested:,} ingested, {summary.duplicates:,} duplicates skipped, "
-            f"{summary.skipped:,} other log lines skipped, {summary.rejected:,} rejected{not_files}"
+            f"{summary.skipped:,} other log lines skipped, {summary.rejected:,} rejected"
+            f"{not_files}{later}"
         )
+        if writing:
+            print("  (read by a later ingest, once their writers seal them: by size, by age "
+                  "(audit serve: 10 s; a service's spool: 60 s by default) or when they stop)",
+                  file=sys.stderr)
         for reason, count in summary.reasons.most_common(5):
             print(f"  rejected {count:,}× {printable(reason)}", file=sys.stderr)
         if summary.rejected:

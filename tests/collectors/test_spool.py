@@ -61,9 +61,11 @@ def test_files_rotate_by_size_and_only_sealed_files_are_ingested(tmp_path):
     summary = _ingest(tmp_path / "spool", tmp_path / "a.duckdb")
     sealed_events = sum(len(p.read_bytes().splitlines()) for p in spool.sealed)
     assert summary.ingested == sealed_events
+    assert summary.writing_files == 1  # the one being written: counted, left for later
     spool.rotate()
     summary = _ingest(tmp_path / "spool", tmp_path / "a.duckdb")
     assert summary.ingested == n - sealed_events  # only the new file
+    assert summary.writing_files == 0
     assert _count(tmp_path / "a.duckdb") == (n, n)
     assert audit.stats()["sinks"]["spool"]["sent"] == n
 
@@ -282,6 +284,21 @@ def _audit(capsys, *args: str) -> tuple[int, str, str]:
         audit_main(list(args))
     out, err = capsys.readouterr()
     return done.value.code, out, err
+
+
+def test_audit_ingest_says_what_a_live_writer_still_holds(tmp_path, capsys):
+    directory = tmp_path / "spool"
+    spool = SpoolSink(directory, buffer_bytes=0)  # as `audit serve` writes: each event at once
+    spool.write_line(b'{"ts": "2026-01-01T00:00:00Z", "entity": "e", "field": "n", '
+                     b'"old": 1, "new": 2, "writer": "w"}')
+    db = str(tmp_path / "a.duckdb")
+    status, out, err = _audit(capsys, "ingest", str(directory), "--db", db)
+    assert status == 0
+    assert out.rstrip().endswith("0 rejected; 1 spool file(s) still being written")
+    assert "read by a later ingest, once their writers seal them" in err
+    spool.close()
+    status, out, err = _audit(capsys, "ingest", str(directory), "--db", db)
+    assert (status, err) == (0, "") and "1 ingested" in out and "still being" not in out
 
 
 def test_audit_spool_seal(tmp_path, capsys):
