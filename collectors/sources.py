@@ -23,6 +23,7 @@ import duckdb
 import orjson
 
 from audit.errors import AuditError
+from collectors.store import CONNECTION_CONFIG
 
 PATTERNS = ("*.jsonl", "*.log", "*.json")
 BLOCK = 256 * 1024 * 1024  # fewer, larger batches: each one pays a de-duplication join
@@ -187,9 +188,9 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
     f = sys.stdin.buffer if is_stdin else open(path, "rb")  # noqa: SIM115 - closed below
     try:
         if path.endswith(".json") and not is_stdin:
-            array = _json_array(f)
-            if array is not None:
-                yield array
+            whole = _one_json_value(f, path)
+            if whole is not None:
+                yield whole
                 return
         offset, carry = resume.offset, b""
         if offset == 0:
@@ -235,22 +236,44 @@ def read_chunks(path: str, resume: Resume) -> Iterator[Chunk]:
             f.close()
 
 
-def _json_array(f: BinaryIO) -> Chunk | None:
-    """A .json file holding one array of events: each element counts as a line."""
+def _one_json_value(f: BinaryIO, path: str) -> Chunk | None:
+    """A .json file holding one array of events (each element counts as a line), or one
+    event (or several) pretty-printed; None for anything else, such as JSON Lines, which
+    are read as lines.
+
+    The elements are taken as written, not parsed and written out again: DuckDB's
+    `read_json_objects` hands back each value's own text, so a key given twice, an integer
+    beyond 64 bits or NaN meet the ingest's rules (collectors/rules.py) as they would on a
+    line, where a parser would have settled them first (the last key kept, the integer made
+    a float). Line breaks between tokens become spaces; inside a string there are none (the
+    reader refuses them). A file the reader refuses is read as lines, each line judged."""
     head = f.read(64).removeprefix(BOM).lstrip()
     f.seek(0)
-    if not head.startswith(b"["):
+    if head.startswith(b"["):
+        layout = "array"
+    elif head.startswith(b"{"):
+        first = f.readline(_HEAD)
+        f.seek(0)
+        if first.endswith(b"\n") and _is_complete_json(first.removeprefix(BOM)):
+            return None  # JSON Lines: read as lines, numbered as the file's lines
+        layout = "unstructured"  # values that span lines
+    else:
         return None
-    data = f.read()
-    f.seek(0)
+    size = os.fstat(f.fileno()).st_size
+    reader = duckdb.connect(config=CONNECTION_CONFIG)  # in memory, only to read the file
     try:
-        items = orjson.loads(data.removeprefix(BOM))
-    except orjson.JSONDecodeError:
+        values = reader.execute(
+            "SELECT json FROM read_json_objects(?, format := ?, maximum_object_size := ?)",
+            [path, layout, size + 1],
+        ).fetchall()
+    except duckdb.Error:
         return None
-    if not isinstance(items, list):
-        return None
-    lines = b"".join(orjson.dumps(item) + b"\n" for item in items)
-    return Chunk(lines, len(data), len(data))
+    finally:
+        reader.close()
+    lines = b"".join(
+        text.replace("\n", " ").replace("\r", " ").encode() + b"\n" for (text,) in values
+    )
+    return Chunk(lines, size, size)
 
 
 def pending_tail(path: str, offset: int) -> bytes:

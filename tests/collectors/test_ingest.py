@@ -212,6 +212,57 @@ def test_folders_are_read_recursively_and_a_json_array_file_works(con, tmp_path)
     assert (summary.files, summary.ingested) == (3, 4)
 
 
+# Elements whose verdict a parse-and-write-again would decide before the rules: a key given
+# twice (a parser keeps one), an integer beyond 64 bits (orjson makes it a float), NaN.
+TRICKY = [
+    json.dumps(event(new="plain")),
+    json.dumps(event(field="n", old=1, new=2)).replace('"new": 2', '"new": ' + "1" * 30),
+    json.dumps(event(new="x")).replace('"field"', '"field": "twice", "field"'),
+    json.dumps(event(field="f", old=1, new=2)).replace('"new": 2', '"new": NaN'),
+]
+
+
+def _stored(con) -> list[tuple]:
+    return con.execute("SELECT entity, field, old, new FROM events ORDER BY line").fetchall()
+
+
+def test_a_json_array_is_cut_from_its_text_so_each_element_meets_the_rules(tmp_path):
+    """Pretty-printed or not, a .json array stores what the same events as JSON Lines store,
+    and rejects the same lines for the same reasons (each element counts as a line)."""
+    text = "[\n  " + ",\n  ".join(line.replace(", ", ",\n    ") for line in TRICKY) + "\n]\n"
+    (tmp_path / "events.json").write_text(text)
+    write_lines(tmp_path / "events.jsonl", TRICKY)
+    seen = []
+    for name in ("events.json", "events.jsonl"):
+        con = open_store(str(tmp_path / f"{name}.duckdb"))
+        summary = ingest(con, [tmp_path / name])
+        seen.append((summary.ingested, _stored(con), rejects(con)))
+        con.close()
+    assert seen[0] == seen[1]
+    ingested, stored, rejected = seen[0]
+    assert ingested == 2 and stored[1][3] == "1" * 30
+    assert rejected == {3: 'duplicate key "field"', 4: rejected[4]} and "NaN" in rejected[4]
+
+
+def test_a_json_file_holding_one_event_is_one_event(con, tmp_path):
+    (tmp_path / "one.json").write_text(json.dumps(event(new="pretty"), indent=2) + "\n")
+    (tmp_path / "lines.json").write_text(json.dumps(event(new="1")) + "\n"
+                                         + json.dumps(event(new="2")) + "\n")  # JSON Lines
+    summary = ingest(con, [tmp_path / "one.json", tmp_path / "lines.json"])
+    assert (summary.ingested, summary.rejected) == (3, 0)
+    assert sorted(v for *_, v in _stored(con)) == ['"1"', '"2"', '"pretty"']
+
+
+@pytest.mark.parametrize("text", [
+    '[{"a": "line\nbreak"}]',  # a raw line break inside a string
+    '[{"a": 1], {"b": 2}}',  # brackets that do not match
+    '[{"a": 1}, {"b": 2}',  # never closed
+])
+def test_a_json_file_that_is_not_one_value_is_read_as_lines_and_rejected(con, tmp_path, text):
+    (tmp_path / "bad.json").write_text(text + "\n")
+    summary = ingest(con, [tmp_path / "bad.json"])
+    assert summary.ingested == 0 and summary.rejected == len(text.splitlines())
+
 def test_values_are_stored_as_canonical_json(con, tmp_path):
     path = write_lines(
         tmp_path / "v.jsonl",
