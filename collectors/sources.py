@@ -13,8 +13,10 @@ import hashlib
 import os
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -262,10 +264,11 @@ def _one_json_value(f: BinaryIO, path: str) -> Chunk | None:
     size = os.fstat(f.fileno()).st_size
     reader = duckdb.connect(config=CONNECTION_CONFIG)  # in memory, only to read the file
     try:
-        values = reader.execute(
-            "SELECT json FROM read_json_objects(?, format := ?, maximum_object_size := ?)",
-            [path, layout, size + 1],
-        ).fetchall()
+        with _no_glob(path) as plain:
+            values = reader.execute(
+                "SELECT json FROM read_json_objects(?, format := ?, maximum_object_size := ?)",
+                [plain, layout, size + 1],
+            ).fetchall()
     except duckdb.Error:
         return None
     finally:
@@ -274,6 +277,19 @@ def _one_json_value(f: BinaryIO, path: str) -> Chunk | None:
         text.replace("\n", " ").replace("\r", " ").encode() + b"\n" for (text,) in values
     )
     return Chunk(lines, size, size)
+
+
+@contextmanager
+def _no_glob(path: str) -> Iterator[str]:
+    """``path``, or a name for the same file that DuckDB will not read as a pattern: its
+    readers expand `*`, `?` and `[…]`, so `ev[1].json` would read `ev1.json` instead."""
+    if not any(c in path for c in "*?["):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="audit-json-") as folder:
+        plain = os.path.join(folder, "file.json")
+        os.symlink(os.path.abspath(path), plain)
+        yield plain
 
 
 def pending_tail(path: str, offset: int) -> bytes:

@@ -253,6 +253,15 @@ def test_a_json_file_holding_one_event_is_one_event(con, tmp_path):
     assert sorted(v for *_, v in _stored(con)) == ['"1"', '"2"', '"pretty"']
 
 
+def test_a_json_file_whose_name_reads_as_a_pattern_is_read_itself(con, tmp_path):
+    """DuckDB's readers expand `*`, `?` and `[…]`: `ev[1].json` would read `ev1.json`."""
+    (tmp_path / "ev[1].json").write_text(json.dumps([event(new="mine")], indent=1))
+    (tmp_path / "ev1.json").write_text(json.dumps([event(new="other")], indent=1))
+    (tmp_path / "e*.json").write_text(json.dumps([event(new="star")], indent=1))
+    summary = ingest(con, [tmp_path / "ev[1].json", tmp_path / "e*.json"])
+    assert (summary.ingested, summary.rejected) == (2, 0)
+    assert sorted(v for *_, v in _stored(con)) == ['"mine"', '"star"']
+
 @pytest.mark.parametrize("text", [
     '[{"a": "line\nbreak"}]',  # a raw line break inside a string
     '[{"a": 1], {"b": 2}}',  # brackets that do not match
