@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from audit import health, settings
+from audit import exact_json, health, settings
 from audit.event import TRANSITION
 from audit.redact import redactor
 
@@ -54,7 +54,7 @@ def json_default(value: Any) -> Any:
 
 def render(event: dict[str, Any]) -> bytes:
     """One event as one line of JSON (no newline), the contract format."""
-    return orjson.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+    return exact_json.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
 
 
 _PRIMITIVES = frozenset((str, bool, int, float))

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from audit import exact_json
 from audit.diff import split_path
 
 Processor = Callable[[Any, str, dict[str, Any]], dict[str, Any]]
@@ -36,7 +37,7 @@ def normalise(value: Any) -> Any:
 
 def redacted(value: Any, key: bytes | None = None) -> dict[str, Any]:
     """``{"sha256": hex, "len": n}`` for ``value`` (n: characters of a string, else of its JSON)."""
-    text = orjson.dumps(normalise(value), option=orjson.OPT_SORT_KEYS, default=str)
+    text = exact_json.dumps(normalise(value), option=orjson.OPT_SORT_KEYS, default=str)
     digest = (
         hmac.new(key, text, hashlib.sha256).hexdigest() if key else hashlib.sha256(text).hexdigest()
     )

@@ -9,8 +9,6 @@ batches.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 
 import duckdb
@@ -18,6 +16,7 @@ import orjson
 import pyarrow as pa
 from duckdb.sqltypes import VARCHAR
 
+from audit import exact_json
 from audit.redact import normalise
 from collectors.arrow_arrays import string_array
 
@@ -28,11 +27,6 @@ PROBLEM_FUNCTION = "audit_json_problem"
 # lists of objects: ids, statuses, counts) skips the walk that normalises floats, which is
 # most of the cost. Strings such as "v1.2" match too: that only costs the walk.
 _MAYBE_FLOAT = re.compile(r"[0-9][.eE]")
-# orjson reads an integer beyond 64 bits as a float, silently: a run of 20 digits sends the
-# text through the json module, whose integers are exact, and orjson then writes them as
-# fragments of JSON text.
-_LONG_DIGITS = re.compile(r"[0-9]{20}")
-_INT64 = 2**63
 
 
 def canonical_text(json_text: str | None) -> str | None:
@@ -40,56 +34,14 @@ def canonical_text(json_text: str | None) -> str | None:
 
     Raises ``orjson.JSONDecodeError`` for what DuckDB's reader takes and JSON does not:
     NaN, Infinity, a number beyond a 64-bit float (``json_problem`` says which).
+    Integers beyond 64 bits stay exact (`audit.exact_json`).
     """
     if json_text is None:
         return None
-    if _LONG_DIGITS.search(json_text):
-        value = _exact(normalise(_strict_loads(json_text)))
-    else:
-        value = orjson.loads(json_text)
-        if _MAYBE_FLOAT.search(json_text):
-            value = normalise(value)
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _strict_loads(json_text: str):
-    """``json.loads`` refusing what JSON does not allow (``_NotJson``); integers exact."""
-    return json.loads(json_text, parse_constant=_constant, parse_float=_finite, parse_int=_integer)
-
-
-def _integer(number: str) -> int:
-    _finite(number)  # an integer beyond a double is out of range, as everywhere else
-    return int(number)
-
-
-def _exact(value):
-    """Integers orjson cannot write (beyond 64 bits) as their own JSON text."""
-    if type(value) is int and not -_INT64 <= value < 2 * _INT64:
-        return orjson.Fragment(str(value))
-    if isinstance(value, dict):
-        return {k: _exact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_exact(v) for v in value]
-    return value
-
-
-class _NotJson(ValueError):
-    pass
-
-
-def _constant(name: str) -> float:
-    raise _NotJson("holds NaN or Infinity, which JSON does not allow (RFC 8259)")
-
-
-def _finite(number: str) -> float:
-    # Beyond a double: float() gives inf for "1e400", and raises for a 400-digit integer.
-    try:
-        value = float(number)
-    except OverflowError:
-        value = math.inf
-    if math.isinf(value):
-        raise _NotJson("holds a number out of range (beyond a 64-bit float)")
-    return value
+    value = exact_json.loads(json_text)
+    if _MAYBE_FLOAT.search(json_text):
+        value = normalise(value)
+    return exact_json.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def json_problem(json_text: str | None) -> str | None:
@@ -100,8 +52,8 @@ def json_problem(json_text: str | None) -> str | None:
     if json_text is None:
         return None
     try:
-        _strict_loads(json_text)
-    except _NotJson as exc:
+        exact_json.strict_loads(json_text)
+    except exact_json.NotJson as exc:
         return str(exc)
     except RecursionError:
         return "is nested too deep"

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from audit import timestamps
+from audit import exact_json, timestamps
 from audit.emit import JSON_KEYS
 from audit.event import TRANSITION
 
@@ -41,7 +41,7 @@ def event_from_attributes(
         value = event.get(key)
         if type(value) is str:
             try:
-                event[key] = orjson.loads(value)
+                event[key] = exact_json.loads(value)
             except orjson.JSONDecodeError:
                 continue  # text that is not JSON stays the string it is
     if trace_id:

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from audit import timestamps
+from audit import exact_json, timestamps
 from audit.event import REQUIRED_KEYS, TRANSITION
 
 MAX_REASONS = 10  # reasons kept per request: enough to fix a client, not a second copy of it
@@ -41,7 +41,7 @@ def received_now() -> str:
 
 def assigned_event_id(event: dict[str, Any]) -> str:
     """The id of an event that came without one: a hash of the event as received."""
-    return "c-" + hashlib.md5(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return "c-" + hashlib.md5(exact_json.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Intake:
                 event["attrs"] = {"received_at": self.received_at}
             elif isinstance(attrs, dict):
                 attrs["received_at"] = self.received_at
-            self.data += orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+            self.data += exact_json.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError as exc:  # nested past orjson's limit, far past the ingest's
             self.refuse(where, f"cannot be written as JSON ({exc})")
             return
@@ -98,7 +98,7 @@ def intake_lines(body: bytes, received_at: str) -> Intake:
         if not line.strip():
             continue
         try:
-            event = orjson.loads(line)
+            event = exact_json.loads(line)
         except orjson.JSONDecodeError as exc:
             intake.refuse(f"line {number}", f"not valid JSON ({exc.msg})")
             continue

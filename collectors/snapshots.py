@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from audit import timestamps
+from audit import exact_json, timestamps
 from audit.diff import Rules, diff, element_path, key_text
 from audit.emit import render
 from audit.errors import AuditError
@@ -139,14 +139,14 @@ def _documents(path: Path) -> Iterator[tuple[str, bytes, Any]]:
         raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() not in JSON_LINES:
         try:
-            value = orjson.loads(data)
+            value = exact_json.loads(data)
         except orjson.JSONDecodeError as exc:
             if data.count(b"\n") < 2:
                 raise AuditError(f"{path}: not JSON ({exc})") from None
         else:  # one document, or an array of them
             if isinstance(value, list):
                 for index, item in enumerate(value):
-                    yield f"{path}[{index}]", orjson.dumps(item), item
+                    yield f"{path}[{index}]", exact_json.dumps(item), item
             else:
                 yield str(path), data, value
             return
@@ -154,7 +154,7 @@ def _documents(path: Path) -> Iterator[tuple[str, bytes, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"{path}:{number}", line, orjson.loads(line)
+            yield f"{path}:{number}", line, exact_json.loads(line)
         except orjson.JSONDecodeError as exc:
             raise AuditError(f"{path}:{number}: not JSON ({exc})") from None
 
@@ -354,8 +354,8 @@ def transitions(
     ordinals: dict[str, int] = {}
     entities: set[str] = set()
     for done, doc in enumerate(docs, 1):
-        value = orjson.loads(doc.raw)
-        canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        value = exact_json.loads(doc.raw)
+        canonical = exact_json.dumps(value, option=orjson.OPT_SORT_KEYS)
         ordinal = ordinals[doc.entity] = ordinals.get(doc.entity, 0) + 1
         identity = _identity(doc, ordinal, canonical)
         parts = _parts(value, doc.entity, options, doc.where)

@@ -17,15 +17,13 @@ the store skips by event id, which depends only on the row change (transitions.p
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import duckdb
-import orjson
 import psycopg
 from psycopg import IsolationLevel
 
+from audit import exact_json
 from audit.errors import AuditError
 from collectors.ingest import IngestSummary, load_lines
 from collectors.pg.database import connect, schema_version, sql_file
@@ -112,7 +110,8 @@ def _lines(conn: psycopg.Connection, source: str, since: str | None,
                     raise AuditError(
                         f"captured row change {change.id} names installation "
                         f"{change.installation}, which conflict_audit.installations lacks")
-                lines.extend(_line(event) for event in transitions(change, setup, source))
+                # jsonb numbers have no limit: integers beyond 64 bits are written as their digits
+                lines.extend(exact_json.dumps(e) for e in transitions(change, setup, source))
             yield lines
 
 
@@ -124,10 +123,3 @@ def _version_1_lines(conn: psycopg.Connection, source: str, since: str | None,
         rows.execute(_PULL_VERSION_1, {"source": source, "since": since})
         while batch := rows.fetchmany(batch_rows):
             yield [line.encode() for (line,) in batch]
-
-
-def _line(event: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(event)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits (jsonb numbers have no limit)
-        return json.dumps(event, ensure_ascii=False).encode()

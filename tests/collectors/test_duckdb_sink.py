@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -41,6 +42,36 @@ def test_tracked_writes_land_in_the_store_canonicalised_like_ingest(tmp_path):
         "SELECT new FROM events WHERE field = 'payload' AND version = 1").fetchall()[0]
     assert new == '{"a":2,"b":0}'  # sorted keys, 2.0 -> 2: the ingest's canonical text
     assert audit.stats()["sinks"]["duckdb"]["sent"] == 240
+    sink.close()
+    con.close()
+
+
+def test_integers_beyond_64_bits_are_stored_exactly_not_dropped(tmp_path):
+    """orjson writes no integer beyond 64 bits: such a value once cost the event (dropped,
+    counted), and a redacted one too. Now each is written, and stored, as its digits."""
+    con = open_store(tmp_path / "a.duckdb")
+    sink = DuckDBSink(con)
+    audit.configure(sink=sink, otel=False, redact=("secret",))
+    big = 10**21
+
+    @audit.tracked(entity_type="block")
+    def apply(doc, update):
+        doc.update(update)
+
+    doc = {"id": "block-A", "n": 1, "_meta": {"version": 0}}
+    with audit.writer("workflow"):
+        apply(doc, {"n": big})
+        apply(doc, {"n": [2**70, 3], "secret": -big})
+        audit.record("block-B", {"tags": set()}, {"tags": {big}})  # a set: json_default's way
+    assert sink.flush()
+    assert audit.stats()["sinks"]["duckdb"]["dropped"] == 0
+    rows = con.execute("SELECT entity, field, old, new FROM events ORDER BY entity, version, field"
+                       ).fetchall()
+    assert [r for r in rows if r[1] != "secret"] == [
+        ("block-A", "n", "1", str(big)), ("block-A", "n", str(big), f"[{2**70},3]"),
+        ("block-B", "tags", "[]", f"[{big}]")]
+    (secret,) = [json.loads(r[3]) for r in rows if r[1] == "secret"]
+    assert secret["len"] == len(str(-big))  # hashed from its digits
     sink.close()
     con.close()
 

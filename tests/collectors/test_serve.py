@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import signal
 import socket
 import subprocess
@@ -260,6 +261,30 @@ def test_json_lines_answer_and_what_reaches_the_spool(collector):
     assert a1["event_id"].startswith("c-") and a2["event_id"] == "mine-2"
     assert "old" not in b3
     assert a1["attrs"]["received_at"] == a2["attrs"]["received_at"]
+
+
+def test_integers_beyond_64_bits_arrive_exactly_by_either_protocol(collector):
+    """orjson reads 2**64 and beyond as a float: the collector once stored 10**21 + 1 as
+    1e21, in JSON Lines and in an OTLP record's JSON text alike."""
+    big = 10**21 + 1
+    line = transition("bigint-lines", 1, old=[big], new={"n": -big})
+    record = LogRecord(event_name="field.transition", attributes=[
+        _kv(k, v) for k, v in {**transition("bigint-otlp", 2), "old": str(big),
+                               "new": f"[{big}, 1.5]"}.items()])
+    request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
+        scope_logs=[ScopeLogs(log_records=[record])])])
+    for path, body, media in [
+        ("/v1/events", json.dumps(line).encode() + b"\n", JSONL["Content-Type"]),
+        ("/v1/logs", request.SerializeToString(), "application/x-protobuf"),
+    ]:
+        r = httpx.post(f"{collector.url}{path}", content=body,
+                       headers={**collector.headers, "Content-Type": media})
+        assert r.status_code == 200, r.text
+    lines = [line for path in sorted(collector.spool.glob("*.jsonl*"))
+             for line in path.read_bytes().splitlines() if b'"bigint-' in line]
+    events = sorted(map(json.loads, lines), key=lambda e: e["entity"])  # json: ints exact
+    assert [(e["entity"], e["old"], e["new"]) for e in events] == [
+        ("bigint-lines", [big], {"n": -big}), ("bigint-otlp", big, [big, 1.5])]
 
 
 def test_a_retried_request_gets_the_same_ids(collector):

@@ -149,6 +149,24 @@ def test_json_lines_of_row_versions_in_time_order_by_key(tmp_path, capsys):
     assert history[1][4] == datetime(2025, 5, 1, 10, 0, 20, tzinfo=UTC)
 
 
+def test_integers_beyond_64_bits_stay_exact(tmp_path, capsys):
+    """orjson reads 2**64 and beyond as a float: 10**21 + 1 once came out as 1e21."""
+    big = 10**21 + 1
+    (tmp_path / "1.json").write_text(json.dumps([{"id": "x", "n": big, "l": [1]}]))
+    (tmp_path / "2.json").write_text(json.dumps({"id": "x", "n": big + 1, "l": [big]}))
+    db = tmp_path / "a.duckdb"
+    code, _, err = audit(capsys, "import", "snapshots", tmp_path / "1.json", tmp_path / "2.json",
+                         "--db", db)
+    assert code == 0, err
+    con = open_store(db, read_only=True)
+    try:
+        rows = con.execute("SELECT field, old, new FROM events WHERE old IS NOT NULL "
+                           "ORDER BY field").fetchall()
+    finally:
+        con.close()
+    assert rows == [("l.0", "1", str(big)), ("n", str(big), str(big + 1))]
+
+
 def test_without_a_time_the_documents_go_in_the_order_given(tmp_path):
     for n, status in ((10, "c"), (2, "b"), (1, "a")):
         (tmp_path / f"snap-{n}.json").write_text(json.dumps({"id": "x", "s": status}))

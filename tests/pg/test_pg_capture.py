@@ -257,3 +257,16 @@ def test_odd_rows_are_captured_without_failing_the_write(pg_dsn):
     rows = pulled(pg_dsn)
     assert {r["entity"] for r in rows} == {"notes:"}
     assert [(r["field"], r["version"]) for r in rows if r["op"] == "UPDATE"] == [("body", None)]
+
+
+def test_numbers_beyond_64_bits_are_pulled_exactly(pg_dsn):
+    """jsonb and numeric have no size limit; orjson writes no integer beyond 64 bits."""
+    big = 10**21 + 1
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE ledgers (id text PRIMARY KEY, total numeric, doc jsonb)")
+        install(pg_dsn, "ledgers")
+        conn.execute("INSERT INTO ledgers VALUES ('a', 1, '{\"n\": 1}')")
+        conn.execute(f"UPDATE ledgers SET total = {big}, doc = '{{\"n\": {big}}}'")
+    rows = pulled(pg_dsn)
+    assert [(r["field"], r["old"], r["new"]) for r in rows if r["op"] == "UPDATE"] == [
+        ("doc.n", 1, big), ("total", 1, big)]
