@@ -54,7 +54,10 @@ def json_default(value: Any) -> Any:
 
 def render(event: dict[str, Any]) -> bytes:
     """One event as one line of JSON (no newline), the contract format."""
-    return exact_json.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+    try:  # orjson itself first: this runs on every tracked write
+        return orjson.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # rare: an integer beyond 64 bits, written as its digits
+        return exact_json.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
 
 
 _PRIMITIVES = frozenset((str, bool, int, float))
