@@ -19,6 +19,7 @@ affordable); any other value (sets, custom objects) is handed to DeepDiff.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -379,7 +380,8 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
     tb = type(b)
     if ta is tb:
         if ta in SCALARS:
-            if a != b or a != a:  # NaN is never equal to itself: report it
+            # NaN and ±Infinity are all null in JSON, as the events and the store have them.
+            if a != b and (ta is not float or math.isfinite(a) or math.isfinite(b)):
                 out.append((text(path), "changed", a, b))
             return
         if ta is dict:
@@ -392,7 +394,9 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
             return
     elif ta in SCALARS and tb in SCALARS:
         # 1 == 1.0 in JSON, but True == 1 only in Python (bool is not in _NUMBERS).
-        if ta not in _NUMBERS or tb not in _NUMBERS or a != b:
+        if (ta not in _NUMBERS or tb not in _NUMBERS or a != b) and not (
+            _null_in_json(a) and _null_in_json(b)
+        ):
             out.append((text(path), "changed", a, b))
         return
     ka, kb = _kind(a), _kind(b)
@@ -404,6 +408,11 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
         _other(a, b, path, out, cx)
     else:
         out.append((text(path), "changed", cx.carry(a, path), cx.carry(b, path)))
+
+
+def _null_in_json(value: Any) -> bool:
+    """None, or a float JSON has no number for (NaN, ±Infinity): written as null."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 def _kind(value: Any) -> str:
@@ -455,7 +464,7 @@ def _into(va: Any, vb: Any, path: Path, out: list[Change], cx: _Walk) -> None:
             _lists(va, vb, path, out, cx)
             return
         if t in SCALARS:  # the leaf a write changed, mostly: as _walk reports it
-            if va != vb or va != va:
+            if va != vb and (t is not float or math.isfinite(va) or math.isfinite(vb)):
                 out.append((text(path), "changed", va, vb))
             return
     _walk(va, vb, path, out, cx)
@@ -502,7 +511,7 @@ def _dicts(
         t = type(va)
         if t is type(vb):
             if t in SCALARS:
-                if va != vb or va != va:
+                if va != vb and (t is not float or math.isfinite(va) or math.isfinite(vb)):
                     sub = (path, key)
                     if excluded is None or not cx.hit(sub):
                         out.append((text(sub), "changed", va, vb))
@@ -626,7 +635,7 @@ def _positional(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> Non
         t = type(va)
         if t is type(vb):
             if t in SCALARS:
-                if va != vb or va != va:
+                if va != vb and (t is not float or math.isfinite(va) or math.isfinite(vb)):
                     sub = (path, i)
                     if excluded is None or not cx.hit(sub):
                         out.append((text(sub), "changed", va, vb))
@@ -669,10 +678,8 @@ def _other(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
     """
     if json_equal(a, b):
         return
-    if (a is None and isinstance(b, float) and b != b) or (
-        b is None and isinstance(a, float) and a != a
-    ):
-        return  # NaN is written as null
+    if _null_in_json(a) and _null_in_json(b):
+        return  # NaN and ±Infinity are written as null
     from deepdiff import DeepDiff  # imported on first use: it costs ~0.2 s to import
 
     tree = DeepDiff(a, b, view="tree", zip_ordered_iterables=True, threshold_to_diff_deeper=0)

@@ -55,6 +55,19 @@ def test_json_number_semantics_booleans_are_not_numbers():
     ]
 
 
+def test_nan_and_infinity_are_null_as_json_is():
+    """orjson writes NaN and ±Infinity as null (JSON has no number for them), and the
+    JavaScript client compares them so: a NaN that stays NaN is no change."""
+    nan, inf = float("nan"), float("inf")
+    assert diff({"a": nan, "b": [nan, -inf], "c": -0.0}, {"a": float("nan"), "b": [None, inf],
+                                                          "c": 0}) == []
+    assert diff({"a": inf, "b": None}, {"a": 1, "b": nan, "c": nan}) == [
+        ("a", "changed", inf, 1), ("c", "added", MISSING, nan)]
+    assert diff({"a": [nan], "x": {"n": 1.5}}, {"a": [0.5], "x": {"n": nan}}) == [
+        ("a.0", "changed", nan, 0.5), ("x.n", "changed", 1.5, nan)]
+    assert diff({"s": {nan}}, {"s": {nan}, "t": inf}) == [("t", "added", MISSING, inf)]
+
+
 def test_type_change_and_whole_value():
     assert diff({"a": {"b": 1}}, {"a": [1]}) == [("a", "changed", {"b": 1}, [1])]
     assert diff(1, 2) == [("$", "changed", 1, 2)]

@@ -558,6 +558,20 @@ def test_a_boolean_turned_number_next_to_a_real_change_is_reported(sink, old_sta
         ("status", old_status, "done"), ("flags.on", True, 1)]
 
 
+def test_a_nan_or_infinity_left_as_it_was_is_no_change(sink):
+    """Both are null in the document's JSON: the quick diff saw null, the exact diff the float,
+    and reported 'changed null -> null' beside each real change."""
+    @audit.tracked(entity="e")
+    def edit(doc, **update):
+        doc.update(update)
+
+    doc = {"score": float("nan"), "ceiling": float("inf"), "n": 1}
+    edit(doc, n=2)
+    edit(doc, score=0.5)
+    assert [(e["field"], e.get("old"), e["new"]) for e in sink.events] == [
+        ("n", 1, 2), ("score", None, 0.5)]
+
+
 # Scalars whose JSON texts occur inside one another and inside keys: 1 in 10, in "1", in 1.5.
 _leaves = st.sampled_from([1, 10, 1.5, "1", "a", "a1", True, None])
 _documents = st.dictionaries(
