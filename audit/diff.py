@@ -22,6 +22,7 @@ import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -411,8 +412,30 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
 
 
 def _null_in_json(value: Any) -> bool:
-    """None, or a float JSON has no number for (NaN, ±Infinity): written as null."""
-    return value is None or (isinstance(value, float) and not math.isfinite(value))
+    """None, or a number JSON has no form for (NaN, ±Infinity): written as null."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return value is None or (isinstance(value, Decimal) and not value.is_finite())
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in _NUMBERS or isinstance(value, Decimal)
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    """Two numbers that are the same JSON number: ``Decimal("12.50")`` is ``12.5``. Against a
+    float, at a double's precision, as the store reads numbers with a fraction; else exactly
+    (integers). Booleans are not numbers."""
+    if not (_is_number(a) and _is_number(b)):
+        return False
+    if a == b:
+        return True
+    if type(a) is float or type(b) is float:
+        try:
+            return float(a) == float(b)
+        except (ValueError, OverflowError):  # a signalling NaN
+            return False
+    return False
 
 
 def _kind(value: Any) -> str:
@@ -680,6 +703,10 @@ def _other(a: Any, b: Any, path: Path, out: list[Change], cx: _Walk) -> None:
         return
     if _null_in_json(a) and _null_in_json(b):
         return  # NaN and ±Infinity are written as null
+    if _is_number(a) and _is_number(b):  # a Decimal (psycopg's numeric) and a number
+        if not _same_number(a, b):
+            out.append((text(path), "changed", a, b))
+        return
     from deepdiff import DeepDiff  # imported on first use: it costs ~0.2 s to import
 
     tree = DeepDiff(a, b, view="tree", zip_ordered_iterables=True, threshold_to_diff_deeper=0)
@@ -718,10 +745,6 @@ def _below(path: Path, steps: list[Any], cx: _Walk) -> Any:
         if cx.excluded is not None and cx.hit(path):
             return _EXCLUDED
     return path
-
-
-def _same_number(a: Any, b: Any) -> bool:
-    return type(a) in _NUMBERS and type(b) in _NUMBERS and a == b
 
 
 # --- reading paths back: applying changes to a document ------------------------------------------

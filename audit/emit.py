@@ -17,6 +17,7 @@ import io
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -28,10 +29,14 @@ from audit.redact import redactor
 # Keys whose values are any JSON: span events and log records only hold primitives, so
 # these travel there as JSON text.
 JSON_KEYS = ("old", "new", "attrs")
+# Beyond a double, a number is refused by the ingest (collectors/rules.py): a Decimal that
+# large is written as text instead.
+_DOUBLE_MAX = Decimal("1.7976931348623157e308")
 
 
 def json_default(value: Any) -> Any:
-    """What orjson cannot serialise itself: sets, models, dataclasses, anything else as str."""
+    """What orjson cannot serialise itself: sets, models, dataclasses, decimals, anything
+    else as str."""
     if isinstance(value, set | frozenset):
         try:
             return sorted(value)
@@ -49,6 +54,10 @@ def json_default(value: Any) -> Any:
         return value.decode("utf-8", "replace")
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):  # PostgreSQL's numeric, as psycopg reads it: a number
+        if not value.is_finite():
+            return None  # as NaN and Infinity floats are written
+        return orjson.Fragment(str(value)) if abs(value) <= _DOUBLE_MAX else str(value)
     return str(value)
 
 

@@ -8,6 +8,7 @@ import enum
 import json
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -66,6 +67,18 @@ def test_nan_and_infinity_are_null_as_json_is():
     assert diff({"a": [nan], "x": {"n": 1.5}}, {"a": [0.5], "x": {"n": nan}}) == [
         ("a.0", "changed", nan, 0.5), ("x.n", "changed", 1.5, nan)]
     assert diff({"s": {nan}}, {"s": {nan}, "t": inf}) == [("t", "added", MISSING, inf)]
+
+
+def test_a_decimal_is_the_number_it_holds():
+    """psycopg reads PostgreSQL's numeric as Decimal; the same document from a JSON body
+    holds floats. A store-side record() of one against the other changed every number."""
+    stored = {"total": Decimal("12.50"), "rate": Decimal("0.1"), "n": Decimal("7"),
+              "gone": Decimal("NaN"), "items": [{"price": Decimal("1.0")}]}
+    incoming = {"total": 12.5, "rate": 0.1, "n": 7, "gone": None, "items": [{"price": 1}]}
+    assert diff(stored, incoming) == []
+    assert diff(stored, {**incoming, "total": 13, "n": 7.5, "rate": True}) == [
+        ("total", "changed", Decimal("12.50"), 13), ("rate", "changed", Decimal("0.1"), True),
+        ("n", "changed", Decimal("7"), 7.5)]
 
 
 def test_type_change_and_whole_value():

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -72,6 +73,23 @@ def test_integers_beyond_64_bits_are_stored_exactly_not_dropped(tmp_path):
         ("block-B", "tags", "[]", f"[{big}]")]
     (secret,) = [json.loads(r[3]) for r in rows if r[1] == "secret"]
     assert secret["len"] == len(str(-big))  # hashed from its digits
+    sink.close()
+    con.close()
+
+
+def test_decimals_are_stored_as_the_numbers_they_are(tmp_path):
+    """PostgreSQL's numeric comes to Python as Decimal; it was written as a string
+    ("12.50"), where the trigger capture of the same column writes the number."""
+    con = open_store(tmp_path / "a.duckdb")
+    sink = DuckDBSink(con)
+    audit.configure(sink=sink, otel=False)
+    with audit.writer("billing"):
+        audit.record("order-1", {"total": Decimal("12.50"), "fee": Decimal("NaN")},
+                     {"total": Decimal("13.00"), "fee": Decimal("0.5"),
+                      "huge": Decimal("1e400")})
+    assert sink.flush()
+    rows = con.execute("SELECT field, old, new FROM events ORDER BY field").fetchall()
+    assert rows == [("fee", "null", "0.5"), ("huge", None, '"1E+400"'), ("total", "12.5", "13")]
     sink.close()
     con.close()
 
