@@ -47,7 +47,12 @@ def loads(text: str | bytes) -> Any:
     if not has_long_digits(text):
         return orjson.loads(text)
     try:
-        return strict_loads(text)
+        value = strict_loads(text)
+        if (b"\\ud" if isinstance(text, bytes | bytearray) else "\\ud") in text.lower():
+            orjson.dumps(exact_ints(value))  # json takes a lone surrogate; orjson does not
+        return value
+    except orjson.JSONEncodeError as exc:
+        raise NotJson(f"cannot be written back as JSON ({exc})") from None
     except NotJson:
         raise
     except json.JSONDecodeError as exc:

@@ -37,7 +37,13 @@ def test_what_orjson_writes_itself_is_written_as_orjson_writes_it():
     (f"[{BIG}", "Expecting"),
     (b"[\xff, " + str(BIG).encode() + b"]", "utf-8"),
     ("[" * 100_000 + str(BIG), "nested too deep"),
+    (f'["\\ud800", {BIG}]', "surrogates not allowed"),  # orjson refuses it; json takes it
 ])
 def test_the_slow_way_refuses_what_orjson_refuses_with_orjsons_error(text, reason):
     with pytest.raises(orjson.JSONDecodeError, match=reason):
         exact_json.loads(text)
+
+
+def test_a_surrogate_pair_and_text_near_one_are_taken():
+    text = f'["\\uD83D\\uDE00", "\\ud7ff", {BIG}]'
+    assert exact_json.loads(text) == ["\U0001F600", "\ud7ff", BIG]
