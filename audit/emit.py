@@ -66,7 +66,9 @@ def render(event: dict[str, Any]) -> bytes:
     try:  # orjson itself first: this runs on every tracked write
         return orjson.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:  # rare: an integer beyond 64 bits, written as its digits
-        return exact_json.dumps(event, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+        return exact_json.dumps_refused(
+            event, default=json_default, option=orjson.OPT_NON_STR_KEYS
+        )
 
 
 _PRIMITIVES = frozenset((str, bool, int, float))
